@@ -1,0 +1,220 @@
+"""A model is a folder of fixed file names, plain JSON only: nothing is unpickled.
+
+``config.json`` records what the model is and a sha256 of every other file, so
+a changed, missing or foreign file is refused at load time with its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+
+from relevance.calibration import Calibrator
+from relevance.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from relevance.features import FEATURE_NAMES
+from relevance.head import LogisticHead
+from relevance.lexical import TfidfLexicon
+from relevance.model import RelevanceModel
+from relevance.threshold import ThresholdChoice
+
+SCHEMA_VERSION = 1
+CONFIG = "config.json"
+HEAD = "head.json"
+TFIDF = "tfidf.json"
+REQUIRED = (CONFIG, HEAD, TFIDF)
+
+
+class ModelLoadError(ValueError):
+    """A model folder that is incomplete, altered or built for another embedder."""
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in ("relevance", "scikit-learn", "sentence-transformers", "torch", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def dump_json(obj: object) -> str:
+    """Deterministic JSON, so the same model gives byte-identical files."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_model(
+    model: RelevanceModel,
+    folder: str | Path,
+    training: dict | None = None,
+    extra: dict | None = None,
+    embedder_ref: str | None = None,
+) -> Path:
+    """Write the model folder. ``embedder_ref`` is the model id or a path inside ``folder``."""
+    model._check_fitted()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    embedder = model.get_embedder()
+    head = {"head": model.head_.to_json(), "calibrator": model.calibrator_.to_json()}
+    _write(folder / HEAD, dump_json(head))
+    _write(folder / TFIDF, dump_json(model.lexicon_.to_json()))
+    files = {name: sha256_file(folder / name) for name in (HEAD, TFIDF)}
+    for rel in (extra or {}).get("files", []):
+        files[rel] = sha256_file(folder / rel)
+    config = {
+        "schema_version": SCHEMA_VERSION,
+        "versions": library_versions(),
+        "embedder": {
+            "model": embedder_ref or embedder.model_id,
+            "sha256": embedder.fingerprint,
+            "max_tokens": embedder.max_tokens,
+            "backend": getattr(embedder, "backend", "torch"),
+        },
+        "features": model.feature_names_,
+        "threshold": model.threshold_,
+        "threshold_choice": model.threshold_choice_.to_json(),
+        "calibration": {
+            "method": model.calibrator_.method,
+            "cv_brier": model.report_.calibration_brier,
+        },
+        "params": {
+            "C": model.C,
+            "n_splits": model.n_splits,
+            "objective": model.objective,
+            "min_precision": model.min_precision,
+            "min_recall": model.min_recall,
+            "calibration": model.calibration,
+            "random_state": model.random_state,
+        },
+        "training_data": training or {},
+        "metrics": model.report_.metrics,
+        "files": files,
+    }
+    for key, value in (extra or {}).items():
+        if key != "files":
+            config[key] = value
+    _write(folder / CONFIG, dump_json(_finite(config)))
+    return folder
+
+
+def _finite(obj: object) -> object:
+    """NaN is not JSON; record undefined metrics as null."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def inside(folder: Path, rel: str) -> Path:
+    """Resolve a path named in a config, refusing anything outside the model folder."""
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ".." in pure.parts or not rel:
+        raise ModelLoadError(f"{folder / CONFIG}: path {rel!r} points outside the model folder")
+    path = (folder / pure).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise ModelLoadError(f"{folder / CONFIG}: path {rel!r} points outside the model folder")
+    return path
+
+
+def read_config(folder: str | Path) -> dict:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelLoadError(f"{folder}: not a model folder (no such directory)")
+    missing = [name for name in REQUIRED if not (folder / name).is_file()]
+    if missing:
+        raise ModelLoadError(
+            f"{folder}: missing {', '.join(missing)} (a model folder has {REQUIRED})"
+        )
+    try:
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{folder / CONFIG}: not valid JSON ({exc})") from None
+    if config.get("schema_version") != SCHEMA_VERSION:
+        raise ModelLoadError(
+            f"{folder / CONFIG}: schema_version {config.get('schema_version')!r}, "
+            f"expected {SCHEMA_VERSION}"
+        )
+    for key in ("embedder", "features", "threshold", "files"):
+        if key not in config:
+            raise ModelLoadError(f"{folder / CONFIG}: missing field {key!r}")
+    return config
+
+
+def verify_files(folder: Path, config: dict) -> None:
+    for rel, expected in sorted(config["files"].items()):
+        path = inside(folder, rel)
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: missing (listed in {CONFIG})")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ModelLoadError(
+                f"{path}: sha256 {actual[:12]}… differs from {expected[:12]}… in {CONFIG}; "
+                "the file was changed after the model was saved"
+            )
+    for name in (HEAD, TFIDF):
+        if name not in config["files"]:
+            raise ModelLoadError(f"{folder / CONFIG}: no hash recorded for {name}")
+
+
+def make_embedder(folder: Path, config: dict) -> Embedder:
+    """The embedder the model was fitted on, from the package or from inside the folder."""
+    spec = config["embedder"]
+    ref = spec["model"]
+    if ref == DEFAULT_MODEL:
+        return SentenceTransformerEmbedder(None, max_tokens=int(spec.get("max_tokens", 256)))
+    return SentenceTransformerEmbedder(inside(folder, ref), max_tokens=int(spec["max_tokens"]))
+
+
+def load_model(folder: str | Path, embedder: Embedder | None = None) -> RelevanceModel:
+    """Load and verify a model folder; ``embedder`` overrides the recorded one if identical."""
+    folder = Path(folder)
+    config = read_config(folder)
+    verify_files(folder, config)
+    if config["features"] != FEATURE_NAMES:
+        raise ModelLoadError(
+            f"{folder / CONFIG}: features {config['features']} differ from this version's "
+            f"{FEATURE_NAMES}"
+        )
+    embedder = embedder or make_embedder(folder, config)
+    if embedder.fingerprint != config["embedder"]["sha256"]:
+        raise ModelLoadError(
+            f"{folder / CONFIG}: the model was fitted on embedder {config['embedder']['model']!r} "
+            f"with weights sha256 {config['embedder']['sha256'][:12]}…, but the embedder given "
+            f"({embedder.model_id}) has {embedder.fingerprint[:12]}…"
+        )
+    head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
+    params = config.get("params", {})
+    model = RelevanceModel(embedder=embedder, **params)
+    try:
+        model.head_ = LogisticHead.from_json(head_state["head"])
+        model.calibrator_ = Calibrator.from_json(head_state["calibrator"])
+        model.lexicon_ = TfidfLexicon.from_json(
+            json.loads((folder / TFIDF).read_text(encoding="utf-8"))
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{folder}: malformed head or tfidf state ({exc})") from None
+    model.threshold_ = float(config["threshold"])
+    model.threshold_choice_ = ThresholdChoice(**config["threshold_choice"])
+    model.feature_names_ = list(config["features"])
+    model.config_ = config
+    return model

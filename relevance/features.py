@@ -1,0 +1,117 @@
+"""Per (article, item) features, from arrays only.
+
+Absolute cosines drift between articles (a long article is "close" to more
+things), so each raw similarity also appears relative to its own feed: the
+items of one feed compete for the article's attention.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from relevance.embed import FeedEmbeddings
+
+FEATURE_NAMES = [
+    "cos_article",
+    "cos_best_sentence",
+    "cos_title",
+    "tfidf",
+    "cos_article_z",
+    "cos_article_rank",
+    "cos_article_minus_max",
+    "cos_article_minus_median",
+    "best_sentence_minus_median",
+    "tfidf_z",
+    "neighbour_support",
+    "neighbour_support_top3",
+]
+
+_SUPPORT_TEMPERATURE = 10.0
+
+
+def _group_stats(values: np.ndarray, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Per-row mean, std, max, median and descending rank fraction within the row's group."""
+    count = np.bincount(group, minlength=n_groups).astype(np.float64)
+    mean = np.bincount(group, weights=values, minlength=n_groups) / np.maximum(count, 1)
+    sq = np.bincount(group, weights=values**2, minlength=n_groups) / np.maximum(count, 1)
+    std = np.sqrt(np.maximum(sq - mean**2, 0.0))
+    order = np.lexsort((-values, group))
+    sorted_vals = values[order]
+    sorted_grp = group[order]
+    starts = np.searchsorted(sorted_grp, np.arange(n_groups))
+    gmax = np.full(n_groups, -np.inf)
+    gmed = np.zeros(n_groups)
+    nonempty = count > 0
+    gmax[nonempty] = sorted_vals[starts[nonempty]]
+    for g in np.flatnonzero(nonempty):
+        gmed[g] = np.median(sorted_vals[starts[g] : starts[g] + int(count[g])])
+    rank = np.empty(len(values))
+    rank[order] = np.arange(len(values)) - starts[sorted_grp]
+    return {
+        "mean": mean[group],
+        "std": std[group],
+        "max": gmax[group],
+        "median": gmed[group],
+        "rank_frac": rank / np.maximum(count[group] - 1, 1),
+    }
+
+
+def _per_feed_similarities(emb: FeedEmbeddings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best-sentence cosine and neighbour support, which need each feed's own matrix."""
+    n = len(emb.item_feed)
+    best = np.empty(n)
+    support = np.zeros(n)
+    support3 = np.zeros(n)
+    item_order = np.argsort(emb.item_feed, kind="stable")
+    item_bounds = np.searchsorted(emb.item_feed[item_order], np.arange(len(emb.article) + 1))
+    seg_order = np.argsort(emb.segment_feed, kind="stable")
+    seg_bounds = np.searchsorted(emb.segment_feed[seg_order], np.arange(len(emb.article) + 1))
+    for f in range(len(emb.article)):
+        rows = item_order[item_bounds[f] : item_bounds[f + 1]]
+        if not len(rows):
+            continue
+        items = emb.items[rows]
+        segs = emb.segments[seg_order[seg_bounds[f] : seg_bounds[f + 1]]]
+        best[rows] = (items @ segs.T).max(axis=1) if len(segs) else items @ emb.article[f]
+        if len(rows) < 2:
+            continue
+        to_article = items @ emb.article[f]
+        pair = items @ items.T
+        weights = np.exp(_SUPPORT_TEMPERATURE * (to_article - to_article.max()))
+        weights = np.broadcast_to(weights, pair.shape).copy()
+        np.fill_diagonal(weights, 0.0)
+        support[rows] = (pair * weights).sum(axis=1) / weights.sum(axis=1)
+        k = min(3, len(rows) - 1)
+        ranked = np.argsort(-to_article, kind="stable")
+        for i in range(len(rows)):
+            top = [j for j in ranked if j != i][:k]
+            support3[rows[i]] = pair[i, top].mean()
+    return best, support, support3
+
+
+def compute_features(emb: FeedEmbeddings, lexical: np.ndarray) -> np.ndarray:
+    """Feature matrix (n_items, len(FEATURE_NAMES)); ``lexical`` is the TF-IDF cosine."""
+    feed = emb.item_feed
+    n_feeds = len(emb.article)
+    cos_article = np.einsum("ij,ij->i", emb.items, emb.article[feed]).astype(np.float64)
+    cos_title = np.einsum("ij,ij->i", emb.items, emb.title[feed]).astype(np.float64)
+    best, support, support3 = _per_feed_similarities(emb)
+    lexical = np.asarray(lexical, dtype=np.float64)
+    a = _group_stats(cos_article, feed, n_feeds)
+    b = _group_stats(best, feed, n_feeds)
+    lx = _group_stats(lexical, feed, n_feeds)
+    columns = {
+        "cos_article": cos_article,
+        "cos_best_sentence": best,
+        "cos_title": cos_title,
+        "tfidf": lexical,
+        "cos_article_z": (cos_article - a["mean"]) / (a["std"] + 1e-3),
+        "cos_article_rank": a["rank_frac"],
+        "cos_article_minus_max": cos_article - a["max"],
+        "cos_article_minus_median": cos_article - a["median"],
+        "best_sentence_minus_median": best - b["median"],
+        "tfidf_z": (lexical - lx["mean"]) / (lx["std"] + 1e-3),
+        "neighbour_support": support,
+        "neighbour_support_top3": support3,
+    }
+    return np.column_stack([columns[name] for name in FEATURE_NAMES])

@@ -1,0 +1,61 @@
+"""The classifier head: standardised logistic regression, stored as plain JSON.
+
+A linear head on a dozen features is enough once the features are relative to
+the feed, and its parameters fit in a few lines of readable JSON.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+
+class LogisticHead:
+    """Standardise, then L2-regularised logistic regression; ``decision_function`` is the logit."""
+
+    def __init__(self, C: float = 1.0, class_weight: str | None = None):
+        self.C = C
+        self.class_weight = class_weight
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticHead:
+        X = np.asarray(X, dtype=np.float64)
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0)
+        self.scale_[self.scale_ < 1e-12] = 1.0
+        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=5000)
+        lr.fit((X - self.mean_) / self.scale_, np.asarray(y, dtype=np.int64))
+        self.coef_ = lr.coef_.ravel().astype(np.float64)
+        self.intercept_ = float(lr.intercept_[0])
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("LogisticHead is not fitted")
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.coef_):
+            raise ValueError(f"expected {len(self.coef_)} features, got shape {X.shape}")
+        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+
+    def to_json(self) -> dict:
+        return {
+            "kind": "logistic",
+            "C": self.C,
+            "class_weight": self.class_weight,
+            "mean": [float(x) for x in self.mean_],
+            "scale": [float(x) for x in self.scale_],
+            "coef": [float(x) for x in self.coef_],
+            "intercept": self.intercept_,
+        }
+
+    @classmethod
+    def from_json(cls, state: dict) -> LogisticHead:
+        if state.get("kind") != "logistic":
+            raise ValueError(f"head kind {state.get('kind')!r}, expected 'logistic'")
+        head = cls(C=float(state["C"]), class_weight=state.get("class_weight"))
+        head.mean_ = np.asarray(state["mean"], dtype=np.float64)
+        head.scale_ = np.asarray(state["scale"], dtype=np.float64)
+        head.coef_ = np.asarray(state["coef"], dtype=np.float64)
+        head.intercept_ = float(state["intercept"])
+        if not (len(head.mean_) == len(head.scale_) == len(head.coef_)):
+            raise ValueError("head state: mean, scale and coef differ in length")
+        return head

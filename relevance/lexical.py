@@ -1,0 +1,60 @@
+"""TF-IDF cosine between an article and its items, with a JSON-serialisable state.
+
+Lexical overlap catches names the embedder blurs (places, people); the IDF
+weights are fitted on training texts and stored as plain JSON, never pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+_PARAMS = {"sublinear_tf": True, "stop_words": "english", "lowercase": True}
+
+
+class TfidfLexicon:
+    """A fitted TF-IDF vocabulary; words unseen in training carry no weight."""
+
+    def __init__(self) -> None:
+        self.vectorizer_: TfidfVectorizer | None = None
+
+    def fit(self, texts: Sequence[str]) -> TfidfLexicon:
+        self.vectorizer_ = TfidfVectorizer(**_PARAMS).fit(list(texts))
+        return self
+
+    def _vectorizer(self) -> TfidfVectorizer:
+        if self.vectorizer_ is None:
+            raise RuntimeError("TfidfLexicon is not fitted; call fit() or from_json()")
+        return self.vectorizer_
+
+    def cosine(
+        self, articles: Sequence[str], items: Sequence[str], item_feed: np.ndarray
+    ) -> np.ndarray:
+        """Cosine of each item with its feed's article (``item_feed`` indexes ``articles``)."""
+        vec = self._vectorizer()
+        a = normalize(vec.transform(list(articles)))
+        b = normalize(vec.transform(list(items)))
+        return np.asarray(b.multiply(a[item_feed]).sum(axis=1)).ravel()
+
+    def to_json(self) -> dict:
+        vec = self._vectorizer()
+        words = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
+        return {
+            "params": {k: v for k, v in _PARAMS.items()},
+            "vocabulary": words,
+            "idf": [round(float(x), 8) for x in vec.idf_],
+        }
+
+    @classmethod
+    def from_json(cls, state: dict) -> TfidfLexicon:
+        words, idf = state["vocabulary"], state["idf"]
+        if len(words) != len(idf):
+            raise ValueError(f"tfidf state: {len(words)} words but {len(idf)} idf values")
+        vec = TfidfVectorizer(**_PARAMS, vocabulary={w: i for i, w in enumerate(words)})
+        vec.idf_ = np.asarray(idf, dtype=np.float64)
+        self = cls()
+        self.vectorizer_ = vec
+        return self

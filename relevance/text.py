@@ -1,0 +1,90 @@
+"""Text cleaning and segmentation shared by training and scoring.
+
+One cleaning function is applied at both times, so a model never sees text
+prepared differently from what it was fitted on.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+
+_TAG = re.compile(r"<[^>]{0,2000}>")
+_SPACE = re.compile(r"\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+
+
+def clean_text(text: str) -> str:
+    """Strip HTML tags, unescape entities, drop control characters, fold whitespace."""
+    if not text:
+        return ""
+    text = html.unescape(_TAG.sub(" ", text))
+    text = "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" else " " for ch in text
+    )
+    return _SPACE.sub(" ", text).strip()
+
+
+def item_text(title: str, summary: str) -> str:
+    """The text embedded for an item: title and summary, without repeating the title.
+
+    Feeds often cut the title from the summary's first words ("... cut at 110
+    chars…"); embedding both would weight the opening twice.
+    """
+    title, summary = title.strip(), summary.strip()
+    if not summary:
+        return title
+    stem = title.rstrip("….").strip()
+    if not stem or summary.startswith(stem):
+        return summary
+    sep = " " if title.endswith((".", "!", "?", ":")) else ". "
+    return f"{title}{sep}{summary}"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split on sentence ends followed by a capital or digit; paragraphs always split."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n|\n", text):
+        para = para.strip()
+        if para:
+            out.extend(s.strip() for s in _SENTENCE_END.split(para) if s.strip())
+    return out
+
+
+def pack_windows(
+    sentences: Sequence[str],
+    count_tokens: Callable[[Sequence[str]], list[int]],
+    max_tokens: int,
+    overlap: int = 1,
+) -> list[str]:
+    """Pack sentences into windows that fit the encoder, overlapping by ``overlap`` sentences.
+
+    Every sentence lands in at least one window, so nothing of a long article is
+    dropped; a single sentence longer than the window is cut into word chunks.
+    """
+    if not sentences:
+        return []
+    pieces: list[str] = []
+    counts = count_tokens(list(sentences))
+    for sent, n in zip(sentences, counts, strict=True):
+        if n <= max_tokens:
+            pieces.append(sent)
+            continue
+        words = sent.split()
+        step = max(1, int(len(words) * max_tokens / n * 0.9))
+        pieces.extend(" ".join(words[i : i + step]) for i in range(0, len(words), step))
+    sizes = count_tokens(pieces)
+    windows: list[str] = []
+    start = 0
+    while start < len(pieces):
+        end, total = start, 0
+        while end < len(pieces) and (end == start or total + sizes[end] <= max_tokens):
+            total += sizes[end]
+            end += 1
+        windows.append(" ".join(pieces[start:end]))
+        if end >= len(pieces):
+            break
+        start = max(start + 1, end - overlap)
+    return windows

@@ -1,0 +1,64 @@
+"""The real packaged MiniLM and the shipped default model, end to end."""
+
+import json
+
+import pytest
+from conftest import ROOT
+
+from relevance.cli import DEFAULT_MODEL_DIR, main
+
+pytestmark = pytest.mark.slow
+
+SEED = ROOT / "data" / "seed"
+
+
+def _labels() -> dict[str, int]:
+    data = json.loads((SEED / "labels.json").read_text(encoding="utf-8"))
+    return {str(item["position"]): item["label"] for item in data["items"]}
+
+
+def test_seed_page_ranks_relevant_first_and_threshold_is_right(tmp_path, capsys):
+    out = tmp_path / "seed.jsonl"
+    assert main(["score", str(SEED / "page.txt"), "--format", "jsonl", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    labels = _labels()
+    assert len(rows) == 20 and set(rows[0]) >= {
+        "feed_id",
+        "item_id",
+        "title",
+        "probability",
+        "relevant",
+        "rank",
+    }
+    worst_relevant = max(r["rank"] for r in rows if labels[r["item_id"]] == 1)
+    best_off_topic = min(r["rank"] for r in rows if labels[r["item_id"]] == 0)
+    assert worst_relevant < best_off_topic
+    correct = sum(r["relevant"] == bool(labels[r["item_id"]]) for r in rows)
+    assert correct >= 19
+
+
+def test_seed_page_table_to_terminal(capsys):
+    assert main(["score", str(SEED / "page.txt")]) == 0
+    text = capsys.readouterr().out
+    assert "items kept" in text and "keep" in text and "drop" in text
+    first = [line for line in text.splitlines() if line.strip().startswith("1 ")][0]
+    assert "Ukraine" in first or "Russia" in first
+
+
+def test_default_model_folder_is_complete_and_verified():
+    from relevance.artifacts import load_model
+
+    model = load_model(DEFAULT_MODEL_DIR)
+    config = model.config_
+    assert config["embedder"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert config["metrics"]["oof_average_precision"] >= 0.88
+    base = config["metrics"]["oof_baseline_average_precision"]
+    assert config["metrics"]["oof_average_precision"] > max(base.values())
+
+
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"feed_id": "x", "article": {"title": "t", "body": "b"}, "items": []}\n')
+    assert main(["score", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl:1" in err and "items" in err

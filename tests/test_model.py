@@ -1,0 +1,114 @@
+import json
+
+import numpy as np
+import pytest
+from fakes import FakeEmbedder, feeds_frame
+
+from relevance.artifacts import ModelLoadError, load_model, save_model
+from relevance.model import SCORE_COLUMNS, NotFittedError, RelevanceModel
+
+
+def test_fit_sets_fitted_attributes_and_learns(fitted_fake_model):
+    model, frame = fitted_fake_model
+    assert 0 < model.threshold_ < 1
+    m = model.report_.metrics
+    assert m["oof_average_precision"] > 0.9
+    assert len(m["folds"]) == 3
+    assert set(m["oof_baseline_average_precision"]) == {"cosine", "tfidf", "logreg_cosine_tfidf"}
+    assert model.calibrator_.method in ("sigmoid", "isotonic")
+
+
+def test_score_columns_ranks_and_threshold(fitted_fake_model):
+    model, frame = fitted_fake_model
+    new = feeds_frame(n_feeds=6, n_items=8, seed=7).drop(columns=["label"])
+    out = model.score(new)
+    assert list(out.columns) == SCORE_COLUMNS
+    assert out["probability"].between(0, 1).all()
+    assert (out["relevant"] == (out["probability"] >= model.threshold_)).all()
+    for _, group in out.groupby("feed_id"):
+        assert sorted(group["rank"]) == list(range(1, len(group) + 1))
+        top = group.sort_values("rank")["probability"].to_numpy()
+        assert (np.diff(top) <= 0).all()
+    truth = feeds_frame(n_feeds=6, n_items=8, seed=7)["label"].to_numpy()
+    assert ((out["relevant"].to_numpy() == truth.astype(bool)).mean()) > 0.9
+
+
+def test_unfitted_model_refuses_to_score():
+    with pytest.raises(NotFittedError):
+        RelevanceModel(embedder=FakeEmbedder()).score(feeds_frame(2, 3))
+
+
+def test_one_class_training_data_is_refused():
+    frame = feeds_frame(6, 4)
+    frame["label"] = 0
+    with pytest.raises(ValueError, match="one class"):
+        RelevanceModel(embedder=FakeEmbedder(), n_splits=3).fit(frame)
+
+
+def test_groups_keep_a_story_in_one_fold():
+    frame = feeds_frame(12, 4)
+    groups = (frame["feed_id"].str[-3:].astype(int) % 4).to_numpy()
+    model = RelevanceModel(embedder=FakeEmbedder(), n_splits=4).fit(frame, groups)
+    fold = model.report_.fold
+    for g in np.unique(groups):
+        assert len(np.unique(fold[groups == g])) == 1
+
+
+def test_save_load_round_trip_gives_identical_scores(fitted_fake_model, tmp_path):
+    model, frame = fitted_fake_model
+    save_model(model, tmp_path / "m", training={"sha256": "x"})
+    loaded = load_model(tmp_path / "m", embedder=FakeEmbedder())
+    a, b = model.score(frame), loaded.score(frame)
+    assert a.equals(b)
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    for key in ("schema_version", "versions", "embedder", "features", "threshold", "metrics"):
+        assert key in config
+    assert config["embedder"]["sha256"] == FakeEmbedder().fingerprint
+    assert not list((tmp_path / "m").glob("*.pkl"))
+
+
+def test_save_is_byte_identical_for_same_fit(tmp_path):
+    frame = feeds_frame(12, 6)
+    for name in ("a", "b"):
+        m = RelevanceModel(embedder=FakeEmbedder(), n_splits=3).fit(frame)
+        save_model(m, tmp_path / name)
+    for f in ("config.json", "head.json", "tfidf.json"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+@pytest.fixture
+def saved(fitted_fake_model, tmp_path):
+    model, _ = fitted_fake_model
+    return save_model(model, tmp_path / "m")
+
+
+def test_tampered_head_is_refused(saved):
+    head = json.loads((saved / "head.json").read_text())
+    head["head"]["intercept"] += 1.0
+    (saved / "head.json").write_text(json.dumps(head))
+    with pytest.raises(ModelLoadError, match="head.json.*sha256"):
+        load_model(saved, embedder=FakeEmbedder())
+
+
+def test_missing_file_is_named(saved):
+    (saved / "tfidf.json").unlink()
+    with pytest.raises(ModelLoadError, match="missing tfidf.json"):
+        load_model(saved, embedder=FakeEmbedder())
+
+
+def test_other_embedder_is_refused(saved):
+    with pytest.raises(ModelLoadError, match="fitted on embedder"):
+        load_model(saved, embedder=FakeEmbedder(salt="other"))
+
+
+def test_config_path_outside_folder_is_refused(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["files"]["../escape.json"] = "0" * 64
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="outside the model folder"):
+        load_model(saved, embedder=FakeEmbedder())
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such directory"):
+        load_model(tmp_path / "nope", embedder=FakeEmbedder())

@@ -1,0 +1,1 @@
+"""Retraining pipeline: labelled feeds in, a verified model folder out."""
