@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/relevance score data/seed/page.txt
 
 lint: install-test
-	$(BIN)/ruff check relevance training tests benchmarks
+	$(BIN)/ruff check .
 
 test: install-test lint
 	$(BIN)/python -m pytest -q

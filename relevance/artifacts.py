@@ -180,16 +180,34 @@ def make_embedder(folder: Path, config: dict) -> Embedder:
     """The embedder the model was fitted on, from the package or from inside the folder."""
     spec = config["embedder"]
     ref = spec["model"]
-    if ref == DEFAULT_MODEL:
-        return SentenceTransformerEmbedder(None, max_tokens=int(spec.get("max_tokens", 256)))
-    return SentenceTransformerEmbedder(inside(folder, ref), max_tokens=int(spec["max_tokens"]))
+    max_tokens = int(spec.get("max_tokens", 256))
+    model = None if ref == DEFAULT_MODEL else inside(folder, ref)
+    backend = spec.get("backend", "torch")
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, max_tokens=max_tokens)
+    from relevance.onnx_backend import make_embedder as backend_embedder
+
+    try:
+        return backend_embedder(backend, model, max_tokens=max_tokens)
+    except ValueError as exc:
+        raise ModelLoadError(f"{folder / CONFIG}: {exc}") from None
 
 
-def load_model(folder: str | Path, embedder: Embedder | None = None) -> RelevanceModel:
-    """Load and verify a model folder; ``embedder`` overrides the recorded one if identical."""
+def load_model(
+    folder: str | Path, embedder: Embedder | None = None, backend: str | None = None
+) -> RelevanceModel:
+    """Load and verify a model folder; ``embedder`` overrides the recorded one if identical.
+
+    ``backend`` picks the head fitted on that embedding backend (``backends/NAME/``
+    when it is not the folder's main one) and refuses when the folder has none.
+    """
     folder = Path(folder)
     config = read_config(folder)
     verify_files(folder, config)
+    if backend is not None and backend != config["embedder"].get("backend", "torch"):
+        from relevance.backends import backend_folder
+
+        return load_model(backend_folder(folder, config, backend), embedder)
     if config["features"] != FEATURE_NAMES:
         raise ModelLoadError(
             f"{folder / CONFIG}: features {config['features']} differ from this version's "
@@ -200,7 +218,9 @@ def load_model(folder: str | Path, embedder: Embedder | None = None) -> Relevanc
         raise ModelLoadError(
             f"{folder / CONFIG}: the model was fitted on embedder {config['embedder']['model']!r} "
             f"with weights sha256 {config['embedder']['sha256'][:12]}…, but the embedder given "
-            f"({embedder.model_id}) has {embedder.fingerprint[:12]}…"
+            f"({embedder.model_id}, backend {getattr(embedder, 'backend', 'torch')}) has "
+            f"{embedder.fingerprint[:12]}…; a head is valid only for the embeddings it was "
+            "fitted on (see `relevance add-backend`)"
         )
     head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
     params = config.get("params", {})

@@ -191,11 +191,13 @@ class CachedEmbedder:
         self.cache = cache
         self.model_id = inner.model_id
         self.max_tokens = inner.max_tokens
+        self.backend = getattr(inner, "backend", "torch")  # saved in model folders
         self.in_memory = in_memory
         self.hits = 0
         self.misses = 0
         self.encoded = 0
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._tokens: dict[str, int] = {}
 
     @property
     def fingerprint(self) -> str:
@@ -207,7 +209,16 @@ class CachedEmbedder:
         return self.hits / seen if seen else 0.0
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)
+        """The inner tokenizer's counts, remembered: an article recurs across many feeds."""
+        if self.in_memory <= 0:
+            return self.inner.count_tokens(texts)
+        counts = self._tokens
+        missing = [t for t in dict.fromkeys(texts) if t not in counts]
+        if missing:
+            if len(counts) + len(missing) > self.in_memory:
+                counts.clear()
+            counts.update(zip(missing, self.inner.count_tokens(missing), strict=True))
+        return [counts[t] for t in texts]
 
     def _remember(self, key: str, vector: np.ndarray) -> None:
         if self.in_memory <= 0:
@@ -252,3 +263,18 @@ class CachedEmbedder:
         position = {t: i for i, t in enumerate(unique)}
         table = np.stack(found)  # type: ignore[arg-type]
         return table[[position[t] for t in texts]]
+
+
+def cached(
+    embedder: Embedder,
+    cache_dir: str | Path | None = None,
+    in_memory: int = 100_000,
+) -> CachedEmbedder:
+    """``embedder`` behind the on-disk cache in ``cache_dir`` (default ``default_cache_dir()``).
+
+    Scoring and training both wrap their encoder with this, so a text embedded by
+    one is never encoded again by the other. Wrapping twice is a no-op.
+    """
+    if isinstance(embedder, CachedEmbedder):
+        return embedder
+    return CachedEmbedder(embedder, EmbeddingCache(cache_dir), in_memory=in_memory)

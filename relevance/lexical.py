@@ -34,10 +34,16 @@ class TfidfLexicon:
         self, articles: Sequence[str], items: Sequence[str], item_feed: np.ndarray
     ) -> np.ndarray:
         """Cosine of each item with its feed's article (``item_feed`` indexes ``articles``)."""
-        vec = self._vectorizer()
-        a = normalize(vec.transform(list(articles)))
-        b = normalize(vec.transform(list(items)))
+        a = self._unit_rows(articles)
+        b = self._unit_rows(items)
         return np.asarray(b.multiply(a[item_feed]).sum(axis=1)).ravel()
+
+    def _unit_rows(self, texts: Sequence[str]):
+        """L2-normalised TF-IDF rows; each distinct text is analysed once (texts recur)."""
+        index: dict[str, int] = {}
+        rows = [index.setdefault(t, len(index)) for t in texts]
+        unique = normalize(self._vectorizer().transform(list(index)))
+        return unique if len(index) == len(rows) else unique[rows]
 
     def to_json(self) -> dict:
         vec = self._vectorizer()

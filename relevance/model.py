@@ -131,7 +131,7 @@ class RelevanceModel:
             oof_probability=oof_prob,
             oof_logit=logit,
             fold=fold,
-            metrics=_summary_metrics(y, oof_prob, choice, fold_metrics, baselines),
+            metrics=_summary_metrics(y, oof_prob, choice, fold_metrics, baselines, fold),
             calibration_brier=briers,
         )
         return self
@@ -232,9 +232,11 @@ def _summary_metrics(
     choice: ThresholdChoice,
     folds: list[dict],
     baselines: np.ndarray,
+    fold: np.ndarray,
 ) -> dict:
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+    folds = _with_threshold_metrics(folds, y, prob, fold, choice.threshold)
     aps = np.array([f["average_precision"] for f in folds])
     return {
         "oof_average_precision": float(average_precision_score(y, prob)),
@@ -246,6 +248,7 @@ def _summary_metrics(
         "fold_average_precision_mean": float(np.nanmean(aps)),
         "fold_average_precision_std": float(np.nanstd(aps)),
         "folds": folds,
+        "fold_spread": _spread(folds),
         "oof_baseline_average_precision": {
             name: float(average_precision_score(y, baselines[:, i]))
             for i, name in enumerate(["cosine", "tfidf", "logreg_cosine_tfidf"])
@@ -253,3 +256,40 @@ def _summary_metrics(
         "n_items": int(len(y)),
         "n_relevant": int(y.sum()),
     }
+
+
+FOLD_SPREAD_KEYS = ("average_precision", "roc_auc", "f1", "brier")
+
+
+def _with_threshold_metrics(
+    folds: list[dict], y: np.ndarray, prob: np.ndarray, fold: np.ndarray, threshold: float
+) -> list[dict]:
+    """Add each fold's F1/precision/recall at the final threshold and its Brier score.
+
+    They use the calibrated out-of-fold probabilities, so a fold's figures say how the
+    shipped decision rule did on stories its fold model never saw.
+    """
+    from relevance.metrics import item_metrics
+
+    out = []
+    for k, entry in enumerate(folds):
+        m = item_metrics(y[fold == k], prob[fold == k], threshold)
+        extra = {key: m[key] for key in ("precision", "recall", "f1", "brier")}
+        out.append({**entry, **extra, "n_relevant": int(y[fold == k].sum())})
+    return out
+
+
+def _spread(folds: list[dict]) -> dict[str, dict[str, float]]:
+    """Mean, std, min and max over folds of each headline metric (nan-aware)."""
+    out = {}
+    for key in FOLD_SPREAD_KEYS:
+        v = np.array([f[key] for f in folds], dtype=np.float64)
+        v = v[~np.isnan(v)]
+        nan = float("nan")
+        out[key] = {
+            "mean": float(v.mean()) if v.size else nan,
+            "std": float(v.std()) if v.size else nan,
+            "min": float(v.min()) if v.size else nan,
+            "max": float(v.max()) if v.size else nan,
+        }
+    return out

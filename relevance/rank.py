@@ -6,7 +6,7 @@ import numpy as np
 
 
 def rank_within_feed(score: np.ndarray, feed: np.ndarray) -> np.ndarray:
-    """Dense 1-based rank by descending score; ties keep input order so output is stable."""
+    """1-based rank by descending score; ties keep input order, so output is stable."""
     score = np.asarray(score, dtype=np.float64)
     feed = np.asarray(feed)
     order = np.lexsort((np.arange(len(score)), -score, feed))

@@ -16,15 +16,29 @@ _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # category C in ASCII, but \t \n
+
+
 def clean_text(text: str) -> str:
     """Strip HTML tags, unescape entities, drop control characters, fold whitespace."""
     if not text:
         return ""
-    text = html.unescape(_TAG.sub(" ", text))
-    text = "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" else " " for ch in text
-    )
+    text = _drop_controls(html.unescape(_TAG.sub(" ", text)))
     return _SPACE.sub(" ", text).strip()
+
+
+def _drop_controls(text: str) -> str:
+    """Every character of Unicode category C except tab and newline becomes a space.
+
+    Checked per distinct character, not per character: this runs on every text
+    of every feed scored, and articles are long.
+    """
+    text = _ASCII_CONTROL.sub(" ", text)
+    if not text.isascii():
+        bad = {ord(ch): " " for ch in set(text) if unicodedata.category(ch)[0] == "C"}
+        if bad:
+            text = text.translate(bad)
+    return text
 
 
 def item_text(title: str, summary: str) -> str:

@@ -1,0 +1,61 @@
+"""The Ray engine gives the local engine's rows (a small local Ray, the fake encoder)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from batch_support import load_fake, save_fake_model, sorted_scores, write_inputs
+
+from relevance.batch import score_files
+from relevance.ray_engine import pack, unpack
+from relevance.sinks import read_scores
+from relevance.streams import read_all
+
+TESTS = str(Path(__file__).parent)
+
+
+def test_pack_and_unpack_round_trip(tmp_path):
+    paths = write_inputs(tmp_path, n_feeds=5, n_items=4)
+    frame = read_all([paths["csv"]])
+    table = pack(frame)
+    assert table.num_rows == 5  # one row per feed: Ray can never cut one
+    pd.testing.assert_frame_equal(unpack(table.to_pandas()), frame)
+    unlabelled = frame.drop(columns=["label"])
+    pd.testing.assert_frame_equal(unpack(pack(unlabelled).to_pandas()), unlabelled)
+
+
+@pytest.mark.slow
+def test_ray_matches_local(tmp_path, fitted_fake_model, monkeypatch):
+    pytest.importorskip("ray")
+    from relevance.ray_engine import score_ray
+
+    folder = save_fake_model(fitted_fake_model[0], tmp_path / "model")
+    paths = write_inputs(tmp_path, n_feeds=12, n_items=6)
+    second = pd.read_parquet(paths["parquet"])
+    second["feed_id"] = "b-" + second["feed_id"]  # the second file: other feeds
+    second.to_parquet(paths["parquet"], index=False, row_group_size=10)
+    # Ray's workers inherit the driver's environment: this lets them import tests/fakes.py.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
+    ray_out = tmp_path / "ray.jsonl"
+    summary = score_ray(
+        folder,
+        [paths["jsonl"], paths["parquet"]],
+        out=ray_out,
+        feeds_per_chunk=5,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        embedder_factory="fakes:FakeEmbedder",
+    )
+    assert summary.complete and summary.feeds == 24 and summary.rows == 144
+    model, _ = load_fake(folder, use_cache=False)
+    local_out = tmp_path / "local.jsonl"
+    score_files(model, [paths["jsonl"], paths["parquet"]], local_out, progress=False)
+    ray_rows, local_rows = read_scores(ray_out), read_scores(local_out)
+    assert len(ray_rows) == len(local_rows) == 144
+    pd.testing.assert_frame_equal(
+        sorted_scores(ray_rows), sorted_scores(local_rows), check_exact=False, atol=1e-6
+    )
+    assert ray_out.read_bytes() == local_out.read_bytes()  # order is kept too
