@@ -251,7 +251,10 @@ def main() -> None:
     parser.add_argument("--backend-texts", type=int, default=2000, help="texts timed per backend")
     parser.add_argument("--work", type=Path, default=None, help="folder for corpora and outputs")
     parser.add_argument("--skip-backends", action="store_true")
+    parser.add_argument("--model", type=Path, default=MODEL, help="model folder to score with")
     args = parser.parse_args()
+    global MODEL
+    MODEL = args.model.resolve()
     work = args.work or Path(tempfile.mkdtemp(prefix="relevance-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}")

@@ -11,6 +11,9 @@ held-out feeds.
 
 writes ``train.jsonl``/``heldout.jsonl`` (and their ``.meta.jsonl``), ``model/`` and
 ``report/`` (metrics.json, report.md, report.html) under ``--out``, and ``split.json``.
+With ``--finetune`` it also trains the shipped default's recipe (``--finetune-embedder``)
+on the same stories into ``finetuned/`` and evaluates it against ``model/`` (``--compare``)
+into ``report-finetuned/``: the two embedders side by side on stories neither saw.
 """
 
 from __future__ import annotations
@@ -74,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slice-by", default="relation")
+    parser.add_argument(
+        "--finetune",
+        action="store_true",
+        help="also train the default recipe (--finetune-embedder) into finetuned/ and "
+        "evaluate it with the frozen-embedder model/ as --compare, into report-finetuned/",
+    )
     args = parser.parse_args(argv)
 
     from relevance.cli import main as relevance
@@ -92,7 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = ["evaluate", str(o / "heldout.jsonl"), "--model", str(o / "model")]
     evaluate += ["--meta", str(o / "heldout.meta.jsonl"), "--slice-by", args.slice_by]
     evaluate += ["--bootstrap", str(args.bootstrap), "--seed", str(args.seed)]
-    return relevance([*evaluate, "--out", str(o / "report")])
+    if relevance([*evaluate, "--out", str(o / "report")]) != 0:
+        return 1
+    if not args.finetune:
+        return 0
+    tuned = [*train[:-4], "--out", str(o / "finetuned"), "--seed", str(args.seed)]
+    if relevance([*tuned, "--finetune-embedder"]) != 0:
+        return 1
+    evaluate[3] = str(o / "finetuned")
+    evaluate += ["--compare", str(o / "model")]
+    return relevance([*evaluate, "--out", str(o / "report-finetuned")])
 
 
 if __name__ == "__main__":

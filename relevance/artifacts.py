@@ -145,10 +145,13 @@ def read_config(folder: str | Path) -> dict:
         raise ModelLoadError(
             f"{folder}: missing {', '.join(missing)} (a model folder has {REQUIRED})"
         )
+    path = inside(folder, CONFIG)  # a config.json linked from elsewhere is not this folder's
     try:
-        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelLoadError(f"{folder / CONFIG}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{folder / CONFIG}: expected a JSON object")
     if config.get("schema_version") != SCHEMA_VERSION:
         raise ModelLoadError(
             f"{folder / CONFIG}: schema_version {config.get('schema_version')!r}, "
@@ -157,6 +160,15 @@ def read_config(folder: str | Path) -> dict:
     for key in ("embedder", "features", "threshold", "files"):
         if key not in config:
             raise ModelLoadError(f"{folder / CONFIG}: missing field {key!r}")
+    files, spec = config["files"], config["embedder"]
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise ModelLoadError(f"{folder / CONFIG}: 'files' must map file names to sha256 hex")
+    if not (isinstance(spec, dict) and isinstance(spec.get("model"), str)):
+        raise ModelLoadError(f"{folder / CONFIG}: 'embedder' must name its model")
+    if not isinstance(spec.get("sha256"), str):
+        raise ModelLoadError(f"{folder / CONFIG}: 'embedder' must record its sha256")
     return config
 
 
@@ -176,12 +188,46 @@ def verify_files(folder: Path, config: dict) -> None:
             raise ModelLoadError(f"{folder / CONFIG}: no hash recorded for {name}")
 
 
+#: Weight formats that are pickles underneath: loading one can run code, so none is loaded.
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def check_embedder_folder(folder: Path, path: Path) -> None:
+    """An encoder shipped inside a model folder: a folder of safetensors, standard modules."""
+    if not path.is_dir():
+        raise ModelLoadError(f"{path}: the embedder named in {folder / CONFIG} is not a folder")
+    root = folder.resolve()
+    for file in sorted(path.rglob("*")):
+        if not file.resolve().is_relative_to(root):
+            raise ModelLoadError(f"{file}: links outside the model folder; refused")
+        if file.name.lower().endswith(PICKLE_SUFFIXES):
+            raise ModelLoadError(
+                f"{file}: pickle-based weights are never loaded (loading them can run code); "
+                "save the embedder as safetensors"
+            )
+    modules = path / "modules.json"
+    if modules.is_file():
+        try:
+            kinds = [m["type"] for m in json.loads(modules.read_text(encoding="utf-8"))]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(
+                f"{modules}: not a sentence-transformers module list ({exc})"
+            ) from None
+        strange = [k for k in kinds if not str(k).startswith("sentence_transformers.")]
+        if strange:
+            raise ModelLoadError(
+                f"{modules}: module {strange[0]!r} is not a sentence-transformers module; refused"
+            )
+
+
 def make_embedder(folder: Path, config: dict) -> Embedder:
     """The embedder the model was fitted on, from the package or from inside the folder."""
     spec = config["embedder"]
     ref = spec["model"]
     max_tokens = int(spec.get("max_tokens", 256))
     model = None if ref == DEFAULT_MODEL else inside(folder, ref)
+    if model is not None:
+        check_embedder_folder(folder, model)
     backend = spec.get("backend", "torch")
     if backend == "torch":
         return SentenceTransformerEmbedder(model, max_tokens=max_tokens)
@@ -205,9 +251,12 @@ def load_model(
     config = read_config(folder)
     verify_files(folder, config)
     if backend is not None and backend != config["embedder"].get("backend", "torch"):
-        from relevance.backends import backend_folder
+        from relevance.backends import backend_embedder, backend_folder
 
-        return load_model(backend_folder(folder, config, backend), embedder)
+        # A backend's head shares the root's weights: its encoder is built from the
+        # root config, whose embedder path is relative to the root folder.
+        sub = backend_folder(folder, config, backend)
+        return load_model(sub, embedder or backend_embedder(backend, config, folder))
     if config["features"] != FEATURE_NAMES:
         raise ModelLoadError(
             f"{folder / CONFIG}: features {config['features']} differ from this version's "
@@ -222,19 +271,21 @@ def load_model(
             f"{embedder.fingerprint[:12]}…; a head is valid only for the embeddings it was "
             "fitted on (see `relevance add-backend`)"
         )
-    head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
-    params = config.get("params", {})
-    model = RelevanceModel(embedder=embedder, **params)
     try:
+        head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
+        model = RelevanceModel(embedder=embedder, **config.get("params", {}))
         model.head_ = LogisticHead.from_json(head_state["head"])
         model.calibrator_ = Calibrator.from_json(head_state["calibrator"])
         model.lexicon_ = TfidfLexicon.from_json(
             json.loads((folder / TFIDF).read_text(encoding="utf-8"))
         )
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelLoadError(f"{folder}: malformed head.json or tfidf.json ({exc})") from None
+    try:
+        model.threshold_ = float(config["threshold"])
+        model.threshold_choice_ = ThresholdChoice(**config["threshold_choice"])
     except (KeyError, ValueError, TypeError) as exc:
-        raise ModelLoadError(f"{folder}: malformed head or tfidf state ({exc})") from None
-    model.threshold_ = float(config["threshold"])
-    model.threshold_choice_ = ThresholdChoice(**config["threshold_choice"])
+        raise ModelLoadError(f"{folder / CONFIG}: malformed threshold ({exc})") from None
     model.feature_names_ = list(config["features"])
     model.config_ = config
     return model

@@ -119,6 +119,7 @@ def add_backend(
     try:
         paths = [Path(p) for p in data]
         model = train(paths, tmp, meta=meta, group_by=group_by, embedder=embedder, **params)
+        _root_relative_embedder(tmp / CONFIG, config)
         target = parent / backend
         if target.exists():
             shutil.rmtree(target)
@@ -127,6 +128,22 @@ def add_backend(
         shutil.rmtree(tmp, ignore_errors=True)
     register(folder, backend)
     return model
+
+
+def _root_relative_embedder(path: Path, root_config: dict) -> None:
+    """Name the root's weights as the root names them, never by an absolute path.
+
+    The encoder of a backend head is always built from the root config (see
+    ``load_model``), so the folder stays valid wherever it is copied.
+    """
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["embedder"]["model"] = root_config["embedder"]["model"]
+    config["embedder"]["relative_to"] = "root model folder"
+    _write(path, dump_json(config))
+    if (path.parent / "README.md").is_file():
+        from training.card import write_card
+
+        write_card(path.parent)  # the card is rendered from config.json alone
 
 
 def register(folder: Path, backend: str) -> None:

@@ -19,8 +19,10 @@ def default_model_dir() -> Path:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from relevance.sinks import OutputError, ResumeError
+    from relevance.sinks import OutputError, ResumeError, check_output
 
+    if args.out is not None:
+        check_output(args.out)  # before loading anything: an unwritable --out fails at once
     common = {
         "out": args.out,
         "fmt": args.format,
@@ -34,6 +36,8 @@ def _score(args: argparse.Namespace) -> int:
 
             if args.resume:
                 raise ResumeError("--resume works with --engine local only")
+            if args.on_error != "error":
+                raise OutputError("--on-error skip works with --engine local only")
             summary = score_ray(
                 args.model,
                 args.inputs,
@@ -49,11 +53,21 @@ def _score(args: argparse.Namespace) -> int:
             from relevance.batch import prepare_model, score_files
 
             model = prepare_model(args.model, args.backend, args.cache_dir, not args.no_cache)
-            summary = score_files(model, args.inputs, resume=args.resume, **common)
+            summary = score_files(
+                model, args.inputs, resume=args.resume, on_error=args.on_error, **common
+            )
     except OutputError as exc:
         print(f"relevance score: error: {exc}", file=sys.stderr)
         return 2
-    if args.out is not None and not args.no_progress:
+    if summary.rejected is not None:  # always said: nothing bad passes silently
+        r = summary.rejected
+        print(
+            f"relevance score: scored {summary.feeds_total} feeds ({summary.rows_total} items); "
+            f"rejected {sum(r.values())} records ({r['file']} files, {r['feed']} feeds, "
+            f"{r['item']} items), listed in {summary.rejects_file}",
+            file=sys.stderr,
+        )
+    elif args.out is not None and not args.no_progress:
         rate = "" if summary.hit_rate is None else f", cache hit rate {summary.hit_rate:.0%}"
         print(
             f"scored {summary.feeds} feeds ({summary.rows} items) in {summary.seconds:.1f} s"
@@ -218,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue an interrupted run into the same --out"
     )
     score.add_argument(
+        "--on-error",
+        choices=["error", "skip"],
+        default="error",
+        help="error: stop at the first bad record (exit 2); skip: set bad records aside in "
+        "OUT.rejects.jsonl and score the rest",
+    )
+    score.add_argument(
         "--feeds-per-chunk",
         type=int,
         default=256,
@@ -301,18 +322,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; bad input, models or outputs exit 2 and Ctrl-C 130, never a traceback."""
     from relevance.artifacts import ModelLoadError
+    from relevance.cache import CacheError
     from relevance.page import PageParseError
+    from relevance.rejects import RejectsError
     from relevance.schema import InputError
+    from relevance.sinks import OutputError
     from relevance.threshold import ObjectiveNotMet
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (InputError, PageParseError, ModelLoadError, ObjectiveNotMet) as exc:
+    except (
+        InputError,
+        PageParseError,
+        ModelLoadError,
+        ObjectiveNotMet,
+        OutputError,
+        RejectsError,
+    ) as exc:
         print(f"relevance {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except CacheError as exc:
+        print(f"relevance {args.command}: error: {exc} (or use --no-cache)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        detail = f"; {exc}" if str(exc) else ""
+        print(f"\nrelevance {args.command}: interrupted{detail}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

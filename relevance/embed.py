@@ -109,8 +109,17 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
-            self._model = SentenceTransformer(str(self.path), device=self.device)
+            # transformers draws a "Loading weights" bar per load: noise on a scoring run's
+            # stderr, where our own progress bar lives. Restored afterwards.
+            shown = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()
+            try:
+                self._model = SentenceTransformer(str(self.path), device=self.device)
+            finally:
+                if shown:
+                    hf_logging.enable_progress_bar()
             self._model.max_seq_length = self.max_tokens
         return self._model
 

@@ -56,6 +56,41 @@ def _group_stats(values: np.ndarray, group: np.ndarray, n_groups: int) -> dict[s
     }
 
 
+#: Above this many items a feed's item-by-item matrix is never built (a 10,000-item feed
+#: would need ~1 GB for it); the same quantities are computed from sums instead.
+LARGE_FEED = 1000
+#: Item-by-sentence products computed at most this many at once (long articles, big feeds).
+_MAX_PRODUCTS = 20_000_000
+
+
+def _best_sentence(items: np.ndarray, segs: np.ndarray) -> np.ndarray:
+    """Each item's best cosine with a sentence, in row blocks when the product is huge."""
+    if len(items) * len(segs) <= _MAX_PRODUCTS:
+        return (items @ segs.T).max(axis=1)
+    step = max(1, _MAX_PRODUCTS // len(segs))
+    return np.concatenate(
+        [(items[i : i + step] @ segs.T).max(axis=1) for i in range(0, len(items), step)]
+    )
+
+
+def _support_large(items: np.ndarray, to_article: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour support of a big feed in O(items x dim) memory.
+
+    The same weighted mean of cosines to the other items as the matrix code (equal up
+    to float rounding): sum_j!=i w_j <x_i, x_j> = <x_i, sum_j w_j x_j> - w_i |x_i|^2.
+    """
+    x = items.astype(np.float64)
+    w = np.exp(_SUPPORT_TEMPERATURE * (to_article - to_article.max())).astype(np.float64)
+    support = (x @ (x.T @ w) - np.einsum("ij,ij->i", x, x) * w) / (w.sum() - w)
+    k = min(3, len(x) - 1)
+    head = np.argsort(-to_article, kind="stable")[: k + 1]
+    top = np.tile(head[:k], (len(x), 1))
+    for pos, i in enumerate(head[:k]):  # a top item's neighbours are the others of the top
+        top[i] = np.delete(head, pos)[:k]
+    support3 = sum(np.einsum("ij,ij->i", x, x[top[:, c]]) for c in range(k)) / k
+    return support, support3
+
+
 def _per_feed_similarities(emb: FeedEmbeddings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Best-sentence cosine and neighbour support, which need each feed's own matrix."""
     n = len(emb.item_feed)
@@ -72,10 +107,13 @@ def _per_feed_similarities(emb: FeedEmbeddings) -> tuple[np.ndarray, np.ndarray,
             continue
         items = emb.items[rows]
         segs = emb.segments[seg_order[seg_bounds[f] : seg_bounds[f + 1]]]
-        best[rows] = (items @ segs.T).max(axis=1) if len(segs) else items @ emb.article[f]
+        best[rows] = _best_sentence(items, segs) if len(segs) else items @ emb.article[f]
         if len(rows) < 2:
             continue
         to_article = items @ emb.article[f]
+        if len(rows) > LARGE_FEED:
+            support[rows], support3[rows] = _support_large(items, to_article)
+            continue
         pair = items @ items.T
         weights = np.exp(_SUPPORT_TEMPERATURE * (to_article - to_article.max()))
         weights = np.broadcast_to(weights, pair.shape).copy()

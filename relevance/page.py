@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _BULLET = re.compile(r"[•*\-]\s+(.*)|•(.*)")
@@ -35,6 +35,7 @@ _BOILERPLATE = [
 class PageItem:
     title: str
     blurb: str  # may be ""
+    line: int = field(default=0, compare=False)  # of its bullet, to name it in errors
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,16 @@ def _paragraphs(lines: list[str]) -> str:
 
 def _items(lines: list[str], first_lineno: int, source: str) -> tuple[PageItem, ...]:
     """Bulleted items; the non-bullet lines up to the next bullet are the blurb."""
-    items: list[tuple[str, list[str]]] = []
+    items: list[tuple[str, list[str], int]] = []
     for lineno, line in enumerate(lines, first_lineno):
         title = _bullet(line)
         if title is not None:
             if not title:
                 raise PageParseError(source, f"bullet {line!r}: expected an item title", lineno)
-            items.append((title, []))
+            items.append((title, [], lineno))
         elif line and items:  # text before the first bullet is template, not an item
             items[-1][1].append(line)
-    return tuple(PageItem(title, " ".join(blurb)) for title, blurb in items)
+    return tuple(PageItem(title, " ".join(blurb), at) for title, blurb, at in items)
 
 
 def _title_line(line: str, lineno: int, source: str) -> tuple[datetime.date | None, str]:
@@ -182,7 +183,11 @@ def read_page(path: str | Path) -> Page:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise PageParseError(str(path), f"byte offset {e.start}: not valid UTF-8") from None
+        line = data.count(b"\n", 0, e.start) + 1
+        bad = data[e.start : e.start + 4]
+        raise PageParseError(
+            str(path), f"byte offset {e.start}: {bad!r} is not valid UTF-8", line
+        ) from None
     return parse_page(text, str(path))
 
 

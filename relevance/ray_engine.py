@@ -14,6 +14,7 @@ need the package and the encoder weights installed, not the model folder.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import sys
@@ -26,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from relevance.batch import RunSummary, prepare_model, score_frame
-from relevance.schema import LABEL, LONG_COLUMNS
+from relevance.rejects import SeenIds
+from relevance.schema import LABEL, LONG_COLUMNS, InputError
 from relevance.sinks import FileSink, StdoutSink, output_format
 from relevance.streams import (
     DEFAULT_FEEDS_PER_CHUNK,
@@ -235,18 +237,31 @@ def score_ray(
         bar = tqdm(
             total=total, unit="feed", desc="scoring (ray)", file=sys.stderr, disable=not progress
         )
-        with bar:
-            for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
+        seen = SeenIds()  # each read task sees one file: repeats across files are found here
+        # Held and closed explicitly: on an error the for-loop's own iterator would live on
+        # in the traceback, and its executor would still be streaming at ray.shutdown().
+        batches = iter(ds.iter_batches(batch_format="pandas", batch_size=None))
+        with bar, contextlib.closing(batches):
+            for batch in batches:
                 if not len(batch):
                     continue
-                sink.write(batch)
                 ids = batch["feed_id"].to_numpy(dtype=object)
-                n = len(run_starts(ids)) - int(ids[0] == last)  # a feed may span two blocks
+                starts = run_starts(ids)
+                for s in starts[int(ids[0] == last) :]:  # a feed may span two blocks
+                    if not seen.add(ids[s]):
+                        expected = "each feed once in the input (this feed id was seen before)"
+                        raise InputError("<input>", "-", "feed_id", ids[s], expected)
+                sink.write(batch)
+                n = len(starts) - int(ids[0] == last)
                 last = ids[-1]
                 feeds, rows = feeds + n, rows + len(batch)
                 bar.update(n)
         sink.commit()
         sink.finish()
+    except InputError:
+        if isinstance(sink, FileSink):
+            sink.discard()
+        raise
     finally:
         sink.close()
         if started:

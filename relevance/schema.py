@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -96,54 +98,150 @@ def _expected(err: dict) -> str:
     return err.get("msg", "a valid value")
 
 
-def validate_feed(record: object, source: str, where: str) -> Feed:
-    """Turn one decoded record into a Feed or raise InputError naming the field."""
+def _loc(err: dict, prefix: str = "") -> str:
+    return prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".")
+
+
+class _Shell(BaseModel):
+    """A feed with its items unchecked, so a bad item can be told from a bad feed."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    feed_id: str = Field(min_length=1)
+    article: Article
+    items: list[object] = Field(min_length=1)
+
+
+@dataclass
+class FeedCheck:
+    """A validated feed holding its good items, and the problems of the items left out."""
+
+    feed: Feed
+    problems: list[tuple[int, InputError]]
+
+
+def check_feed(
+    record: object, source: str, where: str, clean: Callable[[str], str] = clean_text
+) -> FeedCheck:
+    """Validate one decoded feed record.
+
+    A problem of the feed as a whole (not an object, feed id, article, items not a
+    non-empty list, duplicate item ids) raises InputError; a problem of one item
+    (wrong type, missing id, no text once cleaned) is returned with the item's
+    index, and the item is left out of ``feed.items``. Emptiness is judged on the
+    cleaned text, as it will be embedded: ``"<br>"`` is an empty title.
+    """
     if not isinstance(record, dict):
         raise InputError(source, where, "<record>", record, "a JSON object")
     try:
-        feed = Feed.model_validate(record)
+        shell = _Shell.model_validate(record)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "<record>"
-        raise InputError(source, where, loc, err.get("input"), _expected(err)) from None
-    seen: set[str] = set()
-    for item in feed.items:
-        if item.id in seen:
-            raise InputError(source, where, "items.id", item.id, "item ids unique within a feed")
-        seen.add(item.id)
-    if not (feed.article.title.strip() or feed.article.body.strip()):
+        raise InputError(
+            source, where, _loc(err) or "<record>", err.get("input"), _expected(err)
+        ) from None
+    if not shell.feed_id.strip():
+        raise InputError(source, where, "feed_id", shell.feed_id, "a non-empty string")
+    if not (clean(shell.article.title) or clean(shell.article.body)):
         raise InputError(source, where, "article", "", "a non-empty article title or body")
-    for i, item in enumerate(feed.items):
-        if not (item.title.strip() or item.summary.strip()):
-            raise InputError(source, where, f"items.{i}", item.id, "a non-empty title or summary")
-    return feed
+    good: list[Item] = []
+    problems: list[tuple[int, InputError]] = []
+    first_at: dict[str, int] = {}
+    for i, raw in enumerate(shell.items):
+        try:
+            item = Item.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field, value, expected = _loc(err, f"items.{i}."), err.get("input"), _expected(err)
+            problems.append((i, InputError(source, where, field, value, expected)))
+            continue
+        if item.id in first_at:
+            pair = f"items.{first_at[item.id]} and items.{i}"
+            raise InputError(
+                source, where, "items.id", item.id, f"item ids unique within a feed ({pair})"
+            )
+        first_at[item.id] = i
+        if not item.id.strip():
+            bad = InputError(source, where, f"items.{i}.id", item.id, "a non-empty string")
+        elif not (clean(item.title) or clean(item.summary)):
+            bad = InputError(source, where, f"items.{i}", item.id, "a non-empty title or summary")
+        else:
+            good.append(item)
+            continue
+        problems.append((i, bad))
+    feed = Feed.model_construct(feed_id=shell.feed_id, article=shell.article, items=good)
+    return FeedCheck(feed, problems)
 
 
-def iter_jsonl_feeds(path: str | Path) -> Iterator[Feed]:
-    """Stream feeds from a JSONL file; the first bad line raises InputError."""
+def validate_feed(record: object, source: str, where: str) -> Feed:
+    """Turn one decoded record into a Feed or raise InputError naming the field."""
+    check = check_feed(record, source, where)
+    if check.problems:
+        raise check.problems[0][1]
+    return check.feed
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_line(raw: bytes, source: str, where: str) -> object:
+    """Decode one JSONL line: UTF-8 (the bad byte is named) and strict JSON (no NaN)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 4]
+        raise InputError(
+            source, where, "<bytes>", bad, f"UTF-8 text (bad byte at column {exc.start + 1})"
+        ) from None
+    if line.startswith("\ufeff"):  # a byte-order mark, as some editors write one
+        line = line[1:]
+    try:
+        return json.loads(line, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            source, where, "<json>", line.strip(), f"valid JSON ({exc.msg}, column {exc.colno})"
+        ) from None
+    except ValueError as exc:  # NaN, Infinity
+        raise InputError(source, where, "<json>", line.strip(), f"valid JSON ({exc})") from None
+
+
+def iter_jsonl_feeds(path: str | Path, unique_ids: bool = True) -> Iterator[Feed]:
+    """Stream feeds from a JSONL file; the first bad line raises InputError.
+
+    ``unique_ids`` refuses a feed id seen on an earlier line (training turns it
+    off: its own check names both places, across files too).
+    """
     source = str(path)
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(source, f"{lineno}", "<bytes>", raw[:40], "UTF-8 text") from exc
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    source, f"{lineno}", "<json>", line.strip(), f"valid JSON ({exc.msg})"
-                ) from None
-            yield validate_feed(record, source, f"{lineno}")
+    seen: dict[str, int] = {}
+    lineno = 0
+    try:
+        with opener(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                feed = validate_feed(parse_json_line(raw, source, f"{lineno}"), source, f"{lineno}")
+                if unique_ids:
+                    first = seen.setdefault(feed.feed_id, lineno)
+                    if first != lineno:
+                        raise InputError(
+                            source,
+                            f"{lineno}",
+                            "feed_id",
+                            feed.feed_id,
+                            f"each feed id once (also on line {first})",
+                        )
+                yield feed
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(
+            source, f"{lineno + 1}", "<file>", str(path), f"a readable file ({exc})"
+        ) from None
 
 
-def read_jsonl_feeds(path: str | Path) -> list[Feed]:
-    feeds = list(iter_jsonl_feeds(path))
+def read_jsonl_feeds(path: str | Path, unique_ids: bool = True) -> list[Feed]:
+    feeds = list(iter_jsonl_feeds(path, unique_ids))
     if not feeds:
-        raise InputError(str(path), "1", "<file>", "", "at least one feed")
+        raise InputError(str(path), "1", "<file>", "", "at least one feed (the file is empty)")
     return feeds
 
 

@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,6 +44,26 @@ def output_format(out: str | Path | None, fmt: str | None) -> tuple[str, bool]:
 
 def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
+
+
+def check_output(out: Path) -> None:
+    """Fail at once, before any work, when ``out`` cannot be written.
+
+    Creating and removing a file beside it is the only reliable test (permissions,
+    read-only mounts, a full quota all show up here rather than after an hour).
+    """
+    if out.is_dir():
+        raise OutputError(f"--out {out}: is a folder; expected the path of a file to write")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f".{out.name}.{os.getpid()}.probe"
+        with open(probe, "wb") as fh:
+            fh.write(b"probe")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"--out {out}: cannot write in {parent}: {reason}") from None
 
 
 def conform(scored: pd.DataFrame, columns: list[str], warn: list[bool]) -> pd.DataFrame:
@@ -139,12 +161,13 @@ class FileSink:
         self.partial = partial_path(self.out)
         self.columns = columns
         self._warned = [False]
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            self._open_parts(position)
-            self._fh: BinaryIO | None = None
-        else:
-            self._fh = self._open_bytes(position)
+        self._fh: BinaryIO | None = None
+        with self._oserrors():
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            if fmt == "parquet":
+                self._open_parts(position)
+            else:
+                self._fh = self._open_bytes(position)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -196,14 +219,27 @@ class FileSink:
         if self.columns is None:
             self.columns = output_columns(scored)
         scored = conform(scored, self.columns, self._warned)
-        if self.fmt == "parquet":
-            self._write_part(scored)
-            return
-        assert self._fh is not None
-        data = encode_text(scored, self.fmt, header=self._fh.tell() == 0)
-        if self.gz:
-            data = gzip.compress(data, mtime=0)  # mtime 0: the same rows, the same bytes
-        self._fh.write(data)
+        with self._oserrors():
+            if self.fmt == "parquet":
+                self._write_part(scored)
+                return
+            assert self._fh is not None
+            data = encode_text(scored, self.fmt, header=self._fh.tell() == 0)
+            if self.gz:
+                data = gzip.compress(data, mtime=0)  # mtime 0: the same rows, the same bytes
+            self._fh.write(data)
+
+    @contextmanager
+    def _oserrors(self) -> Iterator[None]:
+        """A disk that fills up or goes away mid-run: a clear error, the partial kept."""
+        try:
+            yield
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OutputError(
+                f"{self.partial}: cannot write: {reason}; what was committed is kept, "
+                "--resume continues once there is room"
+            ) from None
 
     def _write_part(self, scored: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -221,6 +257,10 @@ class FileSink:
 
     def commit(self) -> int:
         """Make everything written durable; the position ``--resume`` restarts from."""
+        with self._oserrors():
+            return self._commit()
+
+    def _commit(self) -> int:
         if self.fmt == "parquet":
             _fsync_dir(self.partial)
             return self.parts
@@ -231,11 +271,16 @@ class FileSink:
 
     def finish(self) -> None:
         """Rename the complete output into place (Parquet parts become row groups)."""
+        with self._oserrors():
+            self._finish()
+
+    def _finish(self) -> None:
         if self.fmt != "parquet":
             assert self._fh is not None
-            if self._fh.tell() == 0 and self.fmt == "csv" and self.columns:
-                self._fh.write(",".join(self.columns).encode() + b"\n")
-            self.commit()
+            if self._fh.tell() == 0 and self.fmt == "csv":  # no rows at all: still a header
+                columns = self.columns or list(SCORE_COLUMNS)
+                self._fh.write(",".join(columns).encode() + b"\n")
+            self._commit()
             self._fh.close()
             os.replace(self.partial, self.out)
         else:
@@ -259,6 +304,11 @@ class FileSink:
         """Leave the partial output as it is (for ``--resume``)."""
         if self._fh is not None and not self._fh.closed:
             self._fh.close()
+
+    def discard(self) -> None:
+        """Remove the partial output of a run that cannot be resumed; OUT stays as it was."""
+        self.close()
+        self._clear()
 
 
 class StdoutSink:
@@ -316,6 +366,7 @@ __all__ = [
     "ResumeError",
     "StdoutSink",
     "arrow_schema",
+    "check_output",
     "output_format",
     "partial_path",
     "read_scores",

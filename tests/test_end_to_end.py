@@ -17,9 +17,24 @@ def _labels() -> dict[str, int]:
     return {str(item["position"]): item["label"] for item in data["items"]}
 
 
-def test_seed_page_ranks_relevant_first_and_threshold_is_right(tmp_path, capsys):
+FROZEN_MODEL_DIR = ROOT / "models" / "frozen"
+
+
+@pytest.mark.parametrize(
+    ("model_dir", "backend"),
+    [
+        (DEFAULT_MODEL_DIR, "torch"),
+        (DEFAULT_MODEL_DIR, "onnx-int8"),
+        (FROZEN_MODEL_DIR, "torch"),
+        (FROZEN_MODEL_DIR, "onnx-int8"),
+    ],
+    ids=["default-torch", "default-int8", "frozen-torch", "frozen-int8"],
+)
+def test_seed_page_ranks_relevant_first_and_threshold_is_right(tmp_path, model_dir, backend):
     out = tmp_path / "seed.jsonl"
-    assert main(["score", str(SEED / "page.txt"), "--format", "jsonl", "--out", str(out)]) == 0
+    args = ["score", str(SEED / "page.txt"), "--format", "jsonl", "--out", str(out)]
+    args += ["--model", str(model_dir), "--backend", backend, "--cache-dir", str(tmp_path)]
+    assert main(args) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     labels = _labels()
     assert len(rows) == 20 and set(rows[0]) >= {
@@ -45,11 +60,25 @@ def test_seed_page_table_to_terminal(capsys):
     assert "Ukraine" in first or "Russia" in first
 
 
-def test_default_model_folder_is_complete_and_verified():
+def test_default_model_has_a_finetuned_embedder_that_beat_the_frozen_one():
     from relevance.artifacts import load_model
 
     model = load_model(DEFAULT_MODEL_DIR)
     config = model.config_
+    assert config["embedder"]["model"] == "embedder"  # tuned weights inside the folder
+    assert "embedder/model.safetensors" in config["files"]  # hash-checked at load
+    assert config["finetune"]["weights_dtype"] == "float16"
+    held = config["finetune"]["heldout"]
+    assert held["delta_average_precision"]["ci95"][0] > 0  # promoted on evidence
+    assert "--finetune-embedder" in config["command"]
+    base = config["metrics"]["oof_baseline_average_precision"]
+    assert config["metrics"]["oof_average_precision"] > max(base.values())
+
+
+def test_frozen_model_uses_the_packaged_minilm():
+    from relevance.artifacts import load_model
+
+    config = load_model(FROZEN_MODEL_DIR).config_
     assert config["embedder"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert config["metrics"]["oof_average_precision"] >= 0.88
     base = config["metrics"]["oof_baseline_average_precision"]

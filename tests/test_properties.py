@@ -107,3 +107,120 @@ def test_clean_text_has_no_controls_or_loose_space(text):
     if "&" not in text and "<" not in text:
         # without markup, cleaning twice changes nothing (escaped markup is unescaped once only)
         assert clean_text(once) == once
+
+
+# -- whole readers, on any bytes: the documented errors only, and both modes agree --------
+
+FEED = {
+    "feed_id": "f",
+    "article": {"title": "River flood", "body": "Rain &amp; water <b>rise</b>."},
+    "items": [{"id": "a", "title": "Flood", "summary": ""}, {"id": "b", "title": "Vote"}],
+}
+JSONL_LINES = st.lists(
+    st.one_of(
+        st.builds(lambda n: json.dumps({**FEED, "feed_id": f"f{n}"}), st.integers(0, 5)),
+        st.builds(json.dumps, _feedlike()),
+        st.text(max_size=30).map(lambda s: s.replace("\n", " ").replace("\r", " ")),
+        st.binary(max_size=20).filter(lambda b: b"\n" not in b and b"\r" not in b),
+        st.just(""),
+    ),
+    max_size=12,
+)
+
+
+def _read(path, on_error: str):
+    """(rows with their unit, rejects) through the streaming readers, or the InputError."""
+    from relevance.rejects import Rejects
+    from relevance.streams import Reading, iter_blocks, sources
+
+    rejects = Rejects(on_error)
+    try:
+        blocks = list(iter_blocks(sources([path], on_error=on_error), Reading(rejects)))
+    except (InputError, PageParseError) as exc:
+        return exc
+    rows = [r for b in blocks for r in b[["feed_id", "item_id", "_unit"]].itertuples(index=False)]
+    return rows, rejects.kept
+
+
+def _modes_agree(path) -> list[dict]:
+    """Skip mode never raises; error mode stops at skip mode's first reject, else agrees."""
+    skipped = _read(path, "skip")
+    assert not isinstance(skipped, Exception), skipped
+    rows, rejects = skipped
+    strict = _read(path, "error")
+    if rejects:
+        assert isinstance(strict, InputError | PageParseError)
+        first = rejects[0]
+        assert str(strict) == first["reason"] or first["level"] == "feed"
+        assert str(strict).startswith(str(path))
+    else:
+        assert strict == (rows, [])
+    return rejects
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(JSONL_LINES)
+def test_jsonl_reader_accounts_for_every_line(lines):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.jsonl"
+        raw = [x if isinstance(x, bytes) else x.encode("utf-8", "surrogatepass") for x in lines]
+        path.write_bytes(b"".join(x + b"\n" for x in raw))
+        rejects = _modes_agree(path)
+        rows, _ = _read(path, "skip")
+        numbered = [n for n, x in enumerate(raw, start=1) if x.strip()]
+        scored = {numbered[u - 1] for _, _, u in rows}
+        set_aside = {r["line"] for r in rejects if r["level"] != "file"}
+        assert scored | set_aside == set(numbered)  # every line scored or set aside, with why
+        whole = {r["line"] for r in rejects if r["level"] == "feed"}
+        assert not scored & whole
+        ids = [f for f, _, _ in rows]
+        assert len(set(ids)) == len({(f, u) for f, _, u in rows})  # a feed id once
+
+
+CSV_CELLS = st.one_of(
+    st.sampled_from(["f1", "f2", "x", "", "0", "1", "2", '"q"', "a,b", "<b>t</b>", "l\nm"]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.lists(CSV_CELLS, min_size=5, max_size=8), max_size=8),
+    st.binary(max_size=12),
+    st.booleans(),
+)
+def test_csv_reader_sets_aside_only_bad_rows(rows, junk, with_junk):
+    import csv
+    import io
+    import tempfile
+    from pathlib import Path
+
+    header = ["feed_id", "article_title", "article_body", "item_id", "item_title", "item_summary"]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow([*header, "label"])
+    for row in rows:
+        writer.writerow(row)
+    data = text.getvalue().encode("utf-8", "surrogatepass") + (junk if with_junk else b"")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.csv"
+        path.write_bytes(data)
+        rejects = _modes_agree(path)
+        for r in rejects:
+            assert r["level"] in ("item", "feed", "file") and r["reason"].startswith(str(path))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PAGE_LINES, st.binary(max_size=8))
+def test_page_files_of_any_bytes(lines, junk):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "page.txt"
+        path.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass") + junk)
+        rejects = _modes_agree(path)
+        assert all(r["file"] == str(path) for r in rejects)

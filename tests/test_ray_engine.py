@@ -59,3 +59,27 @@ def test_ray_matches_local(tmp_path, fitted_fake_model, monkeypatch):
         sorted_scores(ray_rows), sorted_scores(local_rows), check_exact=False, atol=1e-6
     )
     assert ray_out.read_bytes() == local_out.read_bytes()  # order is kept too
+
+
+@pytest.mark.slow
+def test_ray_refuses_a_feed_id_repeated_across_files(tmp_path, fitted_fake_model, monkeypatch):
+    """Each read task sees one file; the driver sees every feed id, and refuses repeats."""
+    pytest.importorskip("ray")
+    from relevance.ray_engine import score_ray
+    from relevance.schema import InputError
+    from relevance.sinks import partial_path
+
+    folder = save_fake_model(fitted_fake_model[0], tmp_path / "model")
+    paths = write_inputs(tmp_path, n_feeds=4, n_items=3)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "ray.jsonl"
+    with pytest.raises(InputError, match="each feed once"):
+        score_ray(
+            folder,
+            [paths["jsonl"], paths["csv"]],  # the same feeds twice
+            out=out,
+            use_cache=False,
+            progress=False,
+            embedder_factory="fakes:FakeEmbedder",
+        )
+    assert not out.exists() and not partial_path(out).exists()

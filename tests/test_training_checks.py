@@ -115,14 +115,14 @@ def test_missing_label_is_named(tmp_path, suffix):
     feeds = _feeds()
     feeds[6]["items"][0]["label"] = None
     path = write_feeds(feeds, tmp_path / f"d{suffix}")
-    _refused([path], tmp_path, r"(row \d+): item '.+': field 'label': got .*expected 0 or 1")
+    _refused([path], tmp_path, r"(line|row) \d+: item '.+': field 'label': got .*expected 0 or 1")
 
 
 def test_item_without_text_in_csv(tmp_path):
     feeds = _feeds()
     feeds[0]["items"][1].update(title="", summary="")
     path = write_feeds(feeds, tmp_path / "d.csv")
-    _refused([path], tmp_path, r"d\.csv:row \d+: feed 'feed-000'.*non-empty title or summary")
+    _refused([path], tmp_path, r"d\.csv:line \d+: feed 'feed-000'.*non-empty title or summary")
 
 
 def test_compare_without_eval_and_promote_without_compare(tmp_path):

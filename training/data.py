@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relevance.inputs import detect_format, read_table
-from relevance.schema import InputError, feeds_to_frame, read_jsonl_feeds
+from relevance.inputs import detect_format, read_table_located
+from relevance.schema import InputError, feeds_to_frame, parse_json_line, read_jsonl_feeds
 
 
 def file_sha256(path: str | Path) -> str:
@@ -58,7 +58,7 @@ def _jsonl_lines(path: Path) -> list[int]:
 def _read_one(path: Path, first_record: int) -> tuple[pd.DataFrame, list[str], np.ndarray]:
     fmt = detect_format(path)
     if fmt == "jsonl":
-        feeds = read_jsonl_feeds(path)
+        feeds = read_jsonl_feeds(path, unique_ids=False)  # check_duplicates names both places
         frame = feeds_to_frame(feeds)
         lines = _jsonl_lines(path)
         sizes = [len(f.items) for f in feeds]
@@ -69,9 +69,9 @@ def _read_one(path: Path, first_record: int) -> tuple[pd.DataFrame, list[str], n
         raise InputError(
             str(path), "-", "<file>", fmt, "labelled feeds as JSONL, CSV or Parquet (not a page)"
         )
-    frame = read_table(path, fmt)
-    offset = 2 if fmt == "csv" else 0  # CSV: line 1 is the header
-    where = [f"{path}:row {i + offset}" for i in range(len(frame))]
+    frame, positions = read_table_located(path, fmt)
+    kind = "line" if fmt == "csv" else "row"  # CSV: the line a row starts on; Parquet: from 1
+    where = [f"{path}:{kind} {p}" for p in positions]
     # One record per distinct (feed id, article): rows repeating a feed's columns agree.
     keys = frame[["feed_id", "article_title", "article_body"]].astype(str).agg("\x1f".join, axis=1)
     codes, _ = pd.factorize(keys, sort=False)
@@ -114,16 +114,14 @@ def lookup(record: dict, dotted: str) -> object:
 def read_meta(meta: str | Path) -> dict[str, dict]:
     """The meta file's records by feed id."""
     by_feed: dict[str, dict] = {}
-    with open(meta, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    str(meta), str(lineno), "<json>", line[:60], f"JSON ({exc.msg})"
-                ) from None
+    try:
+        with open(meta, "rb") as fh:
+            lines = fh.readlines()
+    except OSError as exc:
+        raise InputError(str(meta), "0", "<file>", str(meta), f"a readable file ({exc})") from None
+    for lineno, line in enumerate(lines, start=1):
+        if line.strip():
+            record = parse_json_line(line, str(meta), str(lineno))  # UTF-8, strict JSON
             if not isinstance(record, dict) or "feed_id" not in record:
                 raise InputError(str(meta), str(lineno), "feed_id", None, "a feed_id per record")
             by_feed[str(record["feed_id"])] = record
