@@ -243,6 +243,7 @@ def backends(texts: list[str], cache_dir: Path) -> dict:
 
 
 def main() -> None:
+    global MODEL
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--items", type=int, default=20)
@@ -253,7 +254,6 @@ def main() -> None:
     parser.add_argument("--skip-backends", action="store_true")
     parser.add_argument("--model", type=Path, default=MODEL, help="model folder to score with")
     args = parser.parse_args()
-    global MODEL
     MODEL = args.model.resolve()
     work = args.work or Path(tempfile.mkdtemp(prefix="relevance-bench-"))
     work.mkdir(parents=True, exist_ok=True)
