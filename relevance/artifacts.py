@@ -256,6 +256,8 @@ def load_model(
         # A backend's head shares the root's weights: its encoder is built from the
         # root config, whose embedder path is relative to the root folder.
         sub = backend_folder(folder, config, backend)
+        if embedder is None and config["embedder"]["model"] != DEFAULT_MODEL:
+            check_embedder_folder(folder, inside(folder, config["embedder"]["model"]))
         return load_model(sub, embedder or backend_embedder(backend, config, folder))
     if config["features"] != FEATURE_NAMES:
         raise ModelLoadError(
