@@ -40,10 +40,12 @@ def _group_stats(values: np.ndarray, group: np.ndarray, n_groups: int) -> dict[s
     sorted_grp = group[order]
     starts = np.searchsorted(sorted_grp, np.arange(n_groups))
     gmax = np.full(n_groups, -np.inf)
-    gmed = np.zeros(n_groups)
     nonempty = count > 0
     gmax[nonempty] = sorted_vals[starts[nonempty]]
-    for g in np.flatnonzero(nonempty):
+    gmed = _sorted_medians(sorted_vals, starts, count.astype(np.int64))
+    # NaN and -0.0 depend on np.median's own partitioning: leave those groups to it
+    odd = np.isnan(values) | ((values == 0) & np.signbit(values))
+    for g in np.flatnonzero(np.bincount(group, weights=odd, minlength=n_groups)):
         gmed[g] = np.median(sorted_vals[starts[g] : starts[g] + int(count[g])])
     rank = np.empty(len(values))
     rank[order] = np.arange(len(values)) - starts[sorted_grp]
@@ -54,6 +56,22 @@ def _group_stats(values: np.ndarray, group: np.ndarray, n_groups: int) -> dict[s
         "median": gmed[group],
         "rank_frac": rank / np.maximum(count[group] - 1, 1),
     }
+
+
+def _sorted_medians(sorted_vals: np.ndarray, starts: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Medians of sorted segments without a per-group np.median call (0 for empty ones).
+
+    The same floats as np.median: the middle value, or the two middle ones added
+    (commutative, so either order) and halved, as its mean() does.
+    """
+    gmed = np.zeros(len(starts))
+    nonempty = count > 0
+    lo = starts[nonempty] + (count[nonempty] - 1) // 2
+    hi = starts[nonempty] + count[nonempty] // 2
+    odd = (count[nonempty] % 2) == 1
+    pairs = (sorted_vals[lo] + sorted_vals[hi]) / 2
+    gmed[nonempty] = np.where(odd, sorted_vals[lo], pairs)
+    return gmed
 
 
 #: Above this many items a feed's item-by-item matrix is never built (a 10,000-item feed
@@ -82,13 +100,28 @@ def _support_large(items: np.ndarray, to_article: np.ndarray) -> tuple[np.ndarra
     x = items.astype(np.float64)
     w = np.exp(_SUPPORT_TEMPERATURE * (to_article - to_article.max())).astype(np.float64)
     support = (x @ (x.T @ w) - np.einsum("ij,ij->i", x, x) * w) / (w.sum() - w)
-    k = min(3, len(x) - 1)
-    head = np.argsort(-to_article, kind="stable")[: k + 1]
-    top = np.tile(head[:k], (len(x), 1))
-    for pos, i in enumerate(head[:k]):  # a top item's neighbours are the others of the top
-        top[i] = np.delete(head, pos)[:k]
+    top = _top_neighbours(to_article)
+    k = top.shape[1]
     support3 = sum(np.einsum("ij,ij->i", x, x[top[:, c]]) for c in range(k)) / k
     return support, support3
+
+
+def _top_neighbours(to_article: np.ndarray) -> np.ndarray:
+    """(items, k) indices of each item's k <= 3 closest-to-article other items, in rank order."""
+    k = min(3, len(to_article) - 1)
+    head = np.argsort(-to_article, kind="stable")[: k + 1]
+    top = np.tile(head[:k], (len(to_article), 1))
+    top[head[:k]] = head[_OTHERS[k]]  # a top item's neighbours are the others of the top
+    return top
+
+
+#: _OTHERS[k][pos]: positions 0..k without pos, first k of them (k = 0..3).
+_OTHERS = [
+    np.array(
+        [[j for j in range(k + 1) if j != pos][:k] for pos in range(k)], dtype=np.intp
+    ).reshape(k, k)
+    for k in range(4)
+]
 
 
 def _per_feed_similarities(emb: FeedEmbeddings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -119,11 +152,9 @@ def _per_feed_similarities(emb: FeedEmbeddings) -> tuple[np.ndarray, np.ndarray,
         weights = np.broadcast_to(weights, pair.shape).copy()
         np.fill_diagonal(weights, 0.0)
         support[rows] = (pair * weights).sum(axis=1) / weights.sum(axis=1)
-        k = min(3, len(rows) - 1)
-        ranked = np.argsort(-to_article, kind="stable")
-        for i in range(len(rows)):
-            top = [j for j in ranked if j != i][:k]
-            support3[rows[i]] = pair[i, top].mean()
+        top = _top_neighbours(to_article)
+        # row sums of k <= 3 values add left to right, exactly as a per-row mean() would
+        support3[rows] = pair[np.arange(len(rows))[:, None], top].sum(axis=1) / top.shape[1]
     return best, support, support3
 
 

@@ -6,13 +6,17 @@ weights are fitted on training texts and stored as plain JSON, never pickled.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 _PARAMS = {"sublinear_tf": True, "stop_words": "english", "lowercase": True}
+#: Distinct texts whose TF-IDF rows are kept (LRU): articles and items recur across chunks.
+ROW_CACHE = 20_000
 
 
 class TfidfLexicon:
@@ -20,9 +24,11 @@ class TfidfLexicon:
 
     def __init__(self) -> None:
         self.vectorizer_: TfidfVectorizer | None = None
+        self._rows: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def fit(self, texts: Sequence[str]) -> TfidfLexicon:
         self.vectorizer_ = TfidfVectorizer(**_PARAMS).fit(list(texts))
+        self._rows.clear()
         return self
 
     def _vectorizer(self) -> TfidfVectorizer:
@@ -38,11 +44,38 @@ class TfidfLexicon:
         b = self._unit_rows(items)
         return np.asarray(b.multiply(a[item_feed]).sum(axis=1)).ravel()
 
-    def _unit_rows(self, texts: Sequence[str]):
-        """L2-normalised TF-IDF rows; each distinct text is analysed once (texts recur)."""
+    def _unit_rows(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """L2-normalised TF-IDF rows; each distinct text is analysed once (texts recur).
+
+        A row depends on its text alone, so rows cached from earlier calls are
+        the same floats a fresh ``transform`` would give.
+        """
+        vec = self._vectorizer()
         index: dict[str, int] = {}
         rows = [index.setdefault(t, len(index)) for t in texts]
-        unique = normalize(self._vectorizer().transform(list(index)))
+        cache = self._rows
+        missing = [t for t in index if t not in cache]
+        if missing:
+            fresh = normalize(vec.transform(missing))
+            for i, text in enumerate(missing):
+                lo, hi = fresh.indptr[i], fresh.indptr[i + 1]
+                cache[text] = (fresh.indices[lo:hi].copy(), fresh.data[lo:hi].copy())
+        parts = []
+        for text in index:
+            parts.append(cache[text])
+            cache.move_to_end(text)
+        while len(cache) > ROW_CACHE:
+            cache.popitem(last=False)
+        indptr = np.zeros(len(parts) + 1, dtype=np.int32)
+        np.cumsum([len(ix) for ix, _ in parts], out=indptr[1:])
+        unique = sparse.csr_matrix(
+            (
+                np.concatenate([d for _, d in parts]) if parts else np.zeros(0),
+                np.concatenate([ix for ix, _ in parts]) if parts else np.zeros(0, np.int32),
+                indptr,
+            ),
+            shape=(len(parts), len(vec.idf_)),
+        )
         return unique if len(index) == len(rows) else unique[rows]
 
     def to_json(self) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from relevance.text import clean_text
 
@@ -111,6 +111,10 @@ class _Shell(BaseModel):
     items: list[object] = Field(min_length=1)
 
 
+#: A feed's items in one call; a feed with any bad item is redone item by item.
+_ITEMS = TypeAdapter(list[Item])
+
+
 @dataclass
 class FeedCheck:
     """A validated feed holding its good items, and the problems of the items left out."""
@@ -146,9 +150,13 @@ def check_feed(
     good: list[Item] = []
     problems: list[tuple[int, InputError]] = []
     first_at: dict[str, int] = {}
+    try:
+        all_good: list[Item] | None = _ITEMS.validate_python(shell.items)
+    except ValidationError:
+        all_good = None
     for i, raw in enumerate(shell.items):
         try:
-            item = Item.model_validate(raw)
+            item = all_good[i] if all_good is not None else Item.model_validate(raw)
         except ValidationError as exc:
             err = exc.errors()[0]
             field, value, expected = _loc(err, f"items.{i}."), err.get("input"), _expected(err)

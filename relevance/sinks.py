@@ -17,8 +17,9 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from json.encoder import encode_basestring
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -87,26 +88,54 @@ def output_columns(scored: pd.DataFrame) -> list[str]:
     return [*SCORE_COLUMNS, *([LABEL] if labelled else [])]
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)
+_FLOAT_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _json_float(value: Any) -> str:
+    """``float(value)`` as json.dumps writes it (repr, or NaN/Infinity)."""
+    text = repr(float(value))
+    return _FLOAT_SPECIAL.get(text, text)
+
+
+def _json_any(value: object) -> str:
+    """Text columns: strings escaped directly, anything else as json.dumps would."""
+    return encode_basestring(value) if type(value) is str else _JSON.encode(value)
+
+
+def _json_label(value: Any) -> str | None:
+    """None for a missing label, which the row then leaves out."""
+    if value is None or value is pd.NA or value != value:
+        return None
+    return repr(int(value))
+
+
+_CONVERT = {
+    "probability": _json_float,
+    "relevant": lambda value: "true" if value else "false",
+    "rank": lambda value: repr(int(value)),
+    LABEL: _json_label,
+}
+
+
 def encode_jsonl(scored: pd.DataFrame) -> bytes:
-    """One JSON object per row; a missing label is left out rather than written as null."""
-    cols = list(scored.columns)
-    arrays = [scored[c].to_numpy(dtype=object) for c in cols]
-    lines = []
-    for values in zip(*arrays, strict=True):
-        rec = {}
-        for name, value in zip(cols, values, strict=True):
-            if name == LABEL:
-                if value is None or value is pd.NA or value != value:
-                    continue
-                value = int(value)
-            elif name == "probability":
-                value = float(value)
-            elif name == "relevant":
-                value = bool(value)
-            elif name == "rank":
-                value = int(value)
-            rec[name] = value
-        lines.append(json.dumps(rec, ensure_ascii=False))
+    """One JSON object per row; a missing label is left out rather than written as null.
+
+    The same bytes as json.dumps(row, ensure_ascii=False), built column by column
+    because a dict and a dumps call per row dominated the writer's time.
+    """
+    fields = []
+    for name in scored.columns:
+        convert = _CONVERT.get(name, _json_any)
+        key = encode_basestring(name) + ": "
+        fields.append(
+            [
+                None if (text := convert(v)) is None else key + text
+                for v in scored[name].to_numpy(dtype=object)
+            ]
+        )
+    rows = zip(*fields, strict=True)
+    lines = ["{" + ", ".join(f for f in row if f is not None) + "}" for row in rows]
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
 

@@ -73,3 +73,29 @@ def test_long_article_is_windowed_not_truncated():
 )
 def test_rank_within_feed(score, feed, expected):
     assert rank_within_feed(np.array(score), np.array(feed)).tolist() == expected
+
+
+def test_group_medians_are_np_median_bit_for_bit():
+    rng = np.random.default_rng(0)
+    for trial in range(50):
+        n, n_groups = int(rng.integers(1, 60)), int(rng.integers(1, 12))
+        pool = [0.0, -0.0, 0.5, -0.25, np.nan, 0.3] if trial % 2 else None
+        values = rng.choice(pool, n) if pool else rng.normal(size=n)
+        group = rng.integers(0, n_groups, n)
+        got = _group_stats(values, group, n_groups)["median"]
+        want = [np.median(values[group == g]) if (group == g).any() else 0.0 for g in group]
+        assert got.tobytes() == np.asarray(want, dtype=np.float64).tobytes()
+
+
+def test_top3_support_matches_the_per_item_mean():
+    frame = feeds_frame(n_feeds=4, n_items=7)
+    emb = embed_feeds(frame, FakeEmbedder())
+    X = compute_features(emb, np.zeros(len(frame)))
+    got = X[:, FEATURE_NAMES.index("neighbour_support_top3")]
+    for f in range(len(emb.article)):
+        rows = np.flatnonzero(emb.item_feed == f)
+        items = emb.items[rows]
+        pair, ranked = items @ items.T, np.argsort(-(items @ emb.article[f]), kind="stable")
+        for i, row in enumerate(rows):
+            top = [j for j in ranked if j != i][:3]
+            assert got[row] == pair[i, top].mean()
