@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
@@ -31,12 +32,18 @@ class ModelLoadError(ValueError):
     """A model folder that is incomplete, altered or built for another embedder."""
 
 
-def sha256_file(path: str | Path) -> str:
+def sha256_files(paths: Iterable[str | Path]) -> str:
+    """sha256 over the bytes of the files in the order given, read in 1 MiB blocks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    return sha256_files([path])
 
 
 def library_versions() -> dict[str, str]:

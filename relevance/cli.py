@@ -132,15 +132,9 @@ def _train(args: argparse.Namespace) -> int:
     config, info = model.train_info_["config"], model.train_info_
     heldout = (config.get("finetune") or {}).get("heldout")
     if heldout:
-        d = heldout["delta_average_precision"]
-        tuned, frozen = (
-            heldout["systems"][k]["metrics"]["average_precision"] for k in ("finetuned", "frozen")
-        )
-        print(
-            f"fine-tuning on held-out stories: AP {tuned:.4f} vs frozen {frozen:.4f}, "
-            f"delta {d['delta']:+.4f} (95% CI {d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}): "
-            f"{heldout['verdict']}"
-        )
+        from training.finetune import heldout_summary
+
+        print(f"fine-tuning on held-out stories: {heldout_summary(heldout)}")
     if config.get("evaluation"):
         ev = config["evaluation"]
         lo, hi = ev["ci95"]["average_precision"]
@@ -158,8 +152,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from relevance.artifacts import load_model
-    from relevance.evaluate import evaluate, files_sha256
+    from relevance.artifacts import load_model, sha256_files
+    from relevance.evaluate import evaluate
     from relevance.inputs import read_inputs
     from relevance.report import write_report
 
@@ -174,7 +168,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         slice_by=args.slice_by,
         n_resamples=args.bootstrap,
         seed=args.seed,
-        data_sha256=files_sha256(args.data),
+        data_sha256=sha256_files(args.data),
         labels={"model": str(args.model), "compare": str(args.compare)},
         progress=None,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -81,16 +81,6 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, float | np.floating):
         return float(obj) if np.isfinite(obj) else None
     return obj
-
-
-def files_sha256(paths: Iterable[str | Path]) -> str:
-    """sha256 over the bytes of the files in the order given (as training records it)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def frame_sha256(frame: pd.DataFrame) -> str:

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from relevance.schema import InputError
     from relevance.threshold import ObjectiveNotMet
     from training.compare import not_worse, promote
+    from training.finetune import heldout_summary
     from training.pipeline import train
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -63,14 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     held = model.train_info_["config"]["finetune"]["heldout"]
     d = held["delta_average_precision"]
-    tuned, frozen = (
-        held["systems"][k]["metrics"]["average_precision"] for k in ("finetuned", "frozen")
-    )
     print(
         f"frozen model: {args.frozen} ({frozen_s:.0f} s); fine-tuned model: {args.staging} "
-        f"({tuned_s:.0f} s). Held-out stories: AP fine-tuned {tuned:.4f} vs frozen {frozen:.4f}, "
-        f"delta {d['delta']:+.4f} (95% CI {d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}): "
-        f"{held['verdict']}"
+        f"({tuned_s:.0f} s). Held-out stories: {heldout_summary(held)}"
     )
     if not (not_worse(d) or args.force):
         print(f"build_default: not promoted; {args.dest} is unchanged", file=sys.stderr)

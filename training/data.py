@@ -8,7 +8,6 @@ plain long table of ``relevance.inputs`` does not keep.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,26 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from relevance.artifacts import sha256_file, sha256_files
 from relevance.inputs import detect_format, read_table_located
 from relevance.schema import InputError, feeds_to_frame, parse_json_line, read_jsonl_feeds
 
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def data_sha256(paths: list[str | Path]) -> str:
-    """sha256 over the bytes of every training file, in the order given."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+file_sha256 = sha256_file
+data_sha256 = sha256_files  # over every training file's bytes, in the order given
 
 
 @dataclass

@@ -269,3 +269,15 @@ def heldout_comparison(
         "delta_average_precision": delta,
         "verdict": verdict,
     }
+
+
+def heldout_summary(heldout: dict) -> str:
+    """One line for a person: the held-out AP of both embedders, the delta and the verdict."""
+    d = heldout["delta_average_precision"]
+    tuned, frozen = (
+        heldout["systems"][k]["metrics"]["average_precision"] for k in ("finetuned", "frozen")
+    )
+    return (
+        f"AP fine-tuned {tuned:.4f} vs frozen {frozen:.4f}, delta {d['delta']:+.4f} "
+        f"(95% CI {d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}): {heldout['verdict']}"
+    )
