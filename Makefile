@@ -4,6 +4,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# constraints.txt pins torch to its CPU build: every install goes through it.
+PIP := $(BIN)/python -m pip install --quiet -c constraints.txt
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -14,13 +16,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) -e .
 
 install-train: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(PIP) -e '.[train,onnx,report]'
 
 install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(PIP) -e '.[test]'
 
 demo: install
 	$(BIN)/relevance score data/seed/page.txt
@@ -43,12 +45,12 @@ model: install-train
 	$(BIN)/relevance add-backend models/frozen $(DEV) --backend onnx-int8 --seed 0
 
 # Only the frozen-embedder model (under a minute).
-frozen-model: install
+frozen-model: install-train
 	$(BIN)/relevance train $(DEV) --out models/frozen --seed 0
 	$(BIN)/relevance add-backend models/frozen $(DEV) --backend onnx-int8 --seed 0
 
 # Held-out evaluation of README's figures (trains on 75% of the stories, evaluates the rest).
-heldout: install
+heldout: install-train
 	$(BIN)/python benchmarks/heldout_eval.py --out build/heldout
 
 bench: install-test

@@ -144,7 +144,7 @@ def throughput(corpus: Path, work: Path) -> dict:
     import shutil
 
     from relevance.batch import prepare_model, score_files
-    from relevance.cache import cached
+    from relevance.embed.cache import cached
 
     cache = work / "cache-cold"
     shutil.rmtree(cache, ignore_errors=True)
@@ -207,8 +207,8 @@ def peak_rss(corpus: Path, cache: Path, out: Path) -> tuple[float, float]:
 
 def held_out_split() -> tuple[object, np.ndarray, np.ndarray]:
     """Dev feeds, and a deterministic split by story: 1 story in 5 held out (by hash)."""
-    from relevance.inputs import read_input
-    from training.pipeline import load_groups
+    from relevance.io.reader import read_input
+    from relevance.train.pipeline import load_groups
 
     frame = read_input(DEV)
     stories = load_groups(frame, META, "anchor.story")
@@ -220,9 +220,9 @@ def backends(texts: list[str], cache_dir: Path) -> dict:
     """Encoding speed on the same texts, and held-out AP, for torch and onnx-int8."""
     from sklearn.metrics import average_precision_score
 
-    from relevance.cache import cached
-    from relevance.model import RelevanceModel
-    from relevance.onnx_backend import make_embedder
+    from relevance.embed.cache import cached
+    from relevance.embed.onnx import make_embedder
+    from relevance.model.estimator import RelevanceModel
 
     frame, stories, test = held_out_split()
     train, held = frame[~test].reset_index(drop=True), frame[test].reset_index(drop=True)
@@ -299,7 +299,7 @@ def main() -> None:
     )
     if args.skip_backends:
         return
-    from relevance.cache import default_cache_dir
+    from relevance.embed.cache import default_cache_dir
 
     texts = sorted(set(r_text for r_text in _corpus_texts(corpus)))[: args.backend_texts]
     b = backends(texts, default_cache_dir())
@@ -316,7 +316,7 @@ def main() -> None:
 
 
 def _corpus_texts(corpus: Path) -> list[str]:
-    from relevance.text import clean_text, item_text
+    from relevance.io.text import clean_text, item_text
 
     out = []
     with corpus.open(encoding="utf-8") as fh:

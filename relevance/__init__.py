@@ -2,24 +2,42 @@
 
     from relevance import load_model, read_input
     model = load_model("models/default")
-    ranked = model.score(read_input("data/seed/page.txt"))
+    ranked = model.score_frame(read_input("data/seed/page.txt"))
+
+The names below are imported on first use, so ``import relevance`` (and the CLI's
+``--help``) does not pay for pandas, scikit-learn or torch.
 """
 
-from relevance.artifacts import ModelLoadError, load_model, save_model
-from relevance.inputs import read_input, read_inputs
-from relevance.model import NotFittedError, RelevanceModel
-from relevance.schema import InputError
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "InputError",
-    "ModelLoadError",
-    "NotFittedError",
-    "RelevanceModel",
-    "__version__",
-    "load_model",
-    "read_input",
-    "read_inputs",
-    "save_model",
-]
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "InputError": "relevance.io.errors",
+    "ModelLoadError": "relevance.persistence.folder",
+    "NotFittedError": "relevance.model.estimator",
+    "RelevanceModel": "relevance.model.estimator",
+    "load_model": "relevance.persistence.artifacts",
+    "save_model": "relevance.persistence.artifacts",
+    "read_input": "relevance.io.reader",
+    "read_inputs": "relevance.io.reader",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'relevance' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

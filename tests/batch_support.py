@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 from fakes import FakeEmbedder, make_feeds
 
-from relevance.artifacts import save_model
 from relevance.batch import prepare_model
-from relevance.model import RelevanceModel
+from relevance.model.estimator import RelevanceModel
+from relevance.persistence.artifacts import save_model
 
 
 def save_fake_model(model: RelevanceModel, folder: Path) -> Path:

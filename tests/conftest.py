@@ -38,7 +38,7 @@ def feeds_jsonl(tmp_path):
 def fitted_fake_model():
     from fakes import FakeEmbedder, feeds_frame
 
-    from relevance.model import RelevanceModel
+    from relevance.model.estimator import RelevanceModel
 
     frame = feeds_frame()
     return RelevanceModel(embedder=FakeEmbedder(), n_splits=3).fit(frame), frame

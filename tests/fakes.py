@@ -100,6 +100,6 @@ def make_feeds(n_feeds: int = 24, n_items: int = 8, seed: int = 0) -> list[dict]
 
 
 def feeds_frame(n_feeds: int = 24, n_items: int = 8, seed: int = 0) -> pd.DataFrame:
-    from relevance.schema import Feed, feeds_to_frame
+    from relevance.io.schema import Feed, feeds_to_frame
 
     return feeds_to_frame(Feed.model_validate(f) for f in make_feeds(n_feeds, n_items, seed))

@@ -109,8 +109,10 @@ def compare(expected: Path, actual: Path) -> float:
             continue
         a, b = _read(want), _read(got)
         if list(a.columns) != list(b.columns) or len(a) != len(b):
-            raise AssertionError(f"{got}: columns {list(b.columns)} x {len(b)} rows, "
-                                 f"expected {list(a.columns)} x {len(a)}")
+            raise AssertionError(
+                f"{got}: columns {list(b.columns)} x {len(b)} rows, "
+                f"expected {list(a.columns)} x {len(a)}"
+            )
         if want.suffix == ".parquet":
             import pyarrow.parquet as pq
 

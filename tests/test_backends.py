@@ -8,9 +8,10 @@ import pytest
 from batch_support import save_fake_model
 from fakes import FakeEmbedder, make_feeds
 
-from relevance.artifacts import ModelLoadError, load_model
-from relevance.backends import add_backend, available
 from relevance.cli import main
+from relevance.persistence.artifacts import ModelLoadError, load_model
+from relevance.persistence.backends import available
+from relevance.train.add_backend import add_backend
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from batch_support import load_fake, save_fake_model
 from training_helpers import long_rows
 
 from relevance.batch import score_files, state_path
+from relevance.batch.rejects import rejects_path
+from relevance.batch.sinks import partial_path, read_scores
 from relevance.cli import main
-from relevance.rejects import rejects_path
-from relevance.sinks import partial_path, read_scores
 
 COMPARED = ["feed_id", "item_id", "title", "probability", "relevant", "rank"]
 

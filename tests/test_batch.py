@@ -11,10 +11,10 @@ import pytest
 from batch_support import load_fake, save_fake_model, sorted_scores, write_inputs
 
 from relevance.batch import score_files, score_frame, state_path
-from relevance.inputs import read_input
-from relevance.schema import InputError
-from relevance.sinks import ResumeError, partial_path, read_scores
-from relevance.streams import iter_chunks, read_all, sources
+from relevance.batch.sinks import ResumeError, partial_path, read_scores
+from relevance.io.reader import read_input, read_inputs
+from relevance.io.schema import InputError
+from relevance.io.streams import iter_chunks, sources
 
 OUT_SUFFIXES = ["jsonl", "jsonl.gz", "csv", "parquet"]
 
@@ -36,7 +36,7 @@ def _run(folder, inputs, out, cache_dir=None, **kw):
 
 
 def test_readers_agree_on_every_format(inputs):
-    frames = {k: read_all([p]) for k, p in inputs.items()}
+    frames = {k: read_inputs([p]) for k, p in inputs.items()}
     base = frames["jsonl"]
     assert base["label"].dtype == "Int64" and len(base) == 23 * 7
     for name, frame in frames.items():
@@ -51,7 +51,7 @@ def test_chunks_hold_whole_feeds_across_read_blocks(inputs, fmt):
     chunks = list(iter_chunks(srcs, feeds_per_chunk=4, block_rows=5))  # feeds of 7 rows
     assert [c["feed_id"].nunique() for c in chunks] == [4] * 5 + [3]
     whole = pd.concat(chunks, ignore_index=True)
-    pd.testing.assert_frame_equal(whole, read_all([inputs[fmt]]))
+    pd.testing.assert_frame_equal(whole, read_inputs([inputs[fmt]]))
     skipped = list(iter_chunks(srcs, feeds_per_chunk=4, skip_feeds=8, block_rows=5))
     pd.testing.assert_frame_equal(
         pd.concat(skipped, ignore_index=True), pd.concat(chunks[2:], ignore_index=True)
@@ -65,7 +65,7 @@ def test_each_format_in_and_out_matches_one_shot(tmp_path, fake_folder, inputs, 
     summary, _ = _run(fake_folder, [inputs[src]], out, feeds_per_chunk=5)
     assert summary.complete and summary.feeds == 23 and summary.chunks == 5
     model, _ = load_fake(fake_folder, use_cache=False)
-    expected = score_frame(read_all([inputs["jsonl"]]), model)
+    expected = score_frame(read_inputs([inputs["jsonl"]]), model)
     got = read_scores(out)
     assert list(got.columns) == list(expected.columns)
     pd.testing.assert_frame_equal(

@@ -44,7 +44,7 @@ def test_seed_page_with_the_shipped_int8_head(tmp_path):
 
 
 def test_shipped_folder_has_both_heads():
-    from relevance.artifacts import load_model
+    from relevance.persistence.artifacts import load_model
 
     torch_model = load_model(DEFAULT_MODEL_DIR)
     int8_model = load_model(DEFAULT_MODEL_DIR, backend="onnx-int8")

@@ -1,4 +1,4 @@
-"""Tests for relevance.cache: the on-disk embedding cache and the caching embedder."""
+"""Tests for relevance.embed.cache: the on-disk embedding cache and the caching embedder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from relevance.cache import (
+from relevance.embed.cache import (
     DB_NAME,
     CachedEmbedder,
     CacheError,

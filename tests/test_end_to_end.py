@@ -61,7 +61,7 @@ def test_seed_page_table_to_terminal(capsys):
 
 
 def test_default_model_has_a_finetuned_embedder_that_beat_the_frozen_one():
-    from relevance.artifacts import load_model
+    from relevance.persistence.artifacts import load_model
 
     model = load_model(DEFAULT_MODEL_DIR)
     config = model.config_
@@ -76,7 +76,7 @@ def test_default_model_has_a_finetuned_embedder_that_beat_the_frozen_one():
 
 
 def test_frozen_model_uses_the_packaged_minilm():
-    from relevance.artifacts import load_model
+    from relevance.persistence.artifacts import load_model
 
     config = load_model(FROZEN_MODEL_DIR).config_
     assert config["embedder"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"

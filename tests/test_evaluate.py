@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from fakes import TOPICS, FakeEmbedder, make_feeds
 
-from relevance.artifacts import load_model, save_model
-from relevance.evaluate import evaluate
-from relevance.inputs import read_inputs
-from relevance.model import RelevanceModel
-from relevance.report import render_html, render_markdown, write_report
-from relevance.schema import InputError
-from relevance.slices import MISSING, slice_values
+from relevance.eval.evaluation import evaluate
+from relevance.eval.report import render_html, render_markdown, write_report
+from relevance.eval.slices import MISSING, slice_values
+from relevance.io.reader import read_inputs
+from relevance.io.schema import InputError
+from relevance.model.estimator import RelevanceModel
+from relevance.persistence.artifacts import load_model, save_model
 
 SYSTEM_KEYS = {"average_precision", "roc_auc", "ndcg@5", "ndcg@10", "map", "mrr", "group_auc"}
 MODEL_KEYS = SYSTEM_KEYS | {"precision", "recall", "f1", "mcc", "brier", "ece"}
@@ -240,14 +240,16 @@ def test_html_is_self_contained_and_escaped(setup):
 
 def test_cli_evaluate_flags_in_sample_data(tmp_path, monkeypatch, feeds_jsonl):
     """Through ``relevance evaluate``; the fake embedder stands in for the real one."""
-    import relevance.artifacts
+    import relevance.persistence.artifacts
     from relevance.cli import main
-    from training.pipeline import train
+    from relevance.train.pipeline import train
 
     train([feeds_jsonl], tmp_path / "m", embedder=FakeEmbedder(), n_splits=3)
-    real = relevance.artifacts.load_model
+    real = relevance.persistence.artifacts.load_model
     monkeypatch.setattr(
-        relevance.artifacts, "load_model", lambda d, embedder=None: real(d, FakeEmbedder())
+        relevance.persistence.artifacts,
+        "load_model",
+        lambda d, embedder=None: real(d, FakeEmbedder()),
     )
     out = tmp_path / "report"
     argv = ["evaluate", str(feeds_jsonl), "--model", str(tmp_path / "m"), "--out", str(out)]
@@ -271,7 +273,7 @@ def test_nan_metrics_render_as_dashes(setup):
 
 def test_chunked_embedding_gives_the_same_scores(setup, monkeypatch):
     """The progress bar chunks encode(); results must not depend on it."""
-    import relevance.evaluate as ev_mod
+    import relevance.eval.evaluation as ev_mod
 
     whole = _run(setup)[0]
     monkeypatch.setattr(ev_mod._Progressive, "CHUNK", 50)

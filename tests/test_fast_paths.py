@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 
-import relevance.lexical as lexical
-from relevance.sinks import encode_jsonl
+import relevance.model.lexical as lexical
+from relevance.batch.sinks import encode_jsonl
 
 
 def test_tfidf_row_cache_gives_the_same_floats(monkeypatch):

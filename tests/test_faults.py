@@ -24,12 +24,12 @@ from batch_support import load_fake, save_fake_model
 from fakes import FakeEmbedder, make_feeds
 
 import relevance.batch
-import relevance.sinks
+import relevance.batch.sinks
 from relevance.batch import ids_path, score_files, state_path
-from relevance.cache import DB_NAME, EmbeddingCache
+from relevance.batch.rejects import rejects_path
+from relevance.batch.sinks import partial_path
 from relevance.cli import main
-from relevance.rejects import rejects_path
-from relevance.sinks import partial_path
+from relevance.embed.cache import DB_NAME, EmbeddingCache
 
 FAKE_CLI = str(Path(__file__).parent / "fake_cli.py")
 
@@ -185,7 +185,7 @@ def test_a_full_disk_mid_run_fails_clearly_and_resumes(folder, tmp_path, capsys,
     path = jsonl(tmp_path / "in.jsonl", make_feeds(10, 4, seed=3))
     full, out = tmp_path / "full.jsonl", tmp_path / "out.jsonl"
     assert fake_cli.main(_args(folder, path, full)) == 0
-    real, calls = relevance.sinks.encode_text, []
+    real, calls = relevance.batch.sinks.encode_text, []
 
     def full_disk(*args, **kw):
         calls.append(1)
@@ -193,11 +193,11 @@ def test_a_full_disk_mid_run_fails_clearly_and_resumes(folder, tmp_path, capsys,
             raise OSError(28, "No space left on device")
         return real(*args, **kw)
 
-    monkeypatch.setattr(relevance.sinks, "encode_text", full_disk)
+    monkeypatch.setattr(relevance.batch.sinks, "encode_text", full_disk)
     assert fake_cli.main(_args(folder, path, out)) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "--resume" in err and "Traceback" not in err
-    monkeypatch.setattr(relevance.sinks, "encode_text", real)
+    monkeypatch.setattr(relevance.batch.sinks, "encode_text", real)
     assert fake_cli.main(_args(folder, path, out, "--resume")) == 0
     assert out.read_bytes() == full.read_bytes()
 
@@ -228,7 +228,7 @@ def test_an_encoder_crash_mid_run_leaves_the_cache_whole(folder, tmp_path):
 KILL_MID_TRANSACTION = """
 import os, signal, sys
 import numpy as np
-from relevance.cache import EmbeddingCache
+from relevance.embed.cache import EmbeddingCache
 
 class Dies(list):
     def __iter__(self):

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from fakes import FakeEmbedder, feeds_frame
 
-from relevance.embed import embed_feeds
-from relevance.features import FEATURE_NAMES, _group_stats, compute_features
-from relevance.rank import rank_within_feed
+from relevance.embed.encoder import embed_feeds
+from relevance.model.features import FEATURE_NAMES, _group_stats, compute_features
+from relevance.model.rank import rank_within_feed
 
 
 def test_group_stats_by_hand():

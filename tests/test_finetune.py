@@ -10,11 +10,11 @@ import pytest
 from fakes import make_feeds
 from training_helpers import write_feeds
 
-from relevance.artifacts import ModelLoadError, load_model, sha256_file
-from relevance.embed import SentenceTransformerEmbedder, default_model_path, hash_weights
-from relevance.inputs import read_inputs
-from training.finetune import FinetuneSettings, to_fp16
-from training.pipeline import train
+from relevance.embed.encoder import SentenceTransformerEmbedder, default_model_path, hash_weights
+from relevance.io.reader import read_inputs
+from relevance.persistence.artifacts import ModelLoadError, load_model, sha256_file
+from relevance.train.finetune import FinetuneSettings, to_fp16
+from relevance.train.pipeline import train
 
 pytestmark = pytest.mark.slow
 

@@ -27,6 +27,6 @@ def test_compare_catches_a_changed_probability(tmp_path):
     path = tmp_path / "actual" / "default-feeds_jsonl.jsonl"
     text = path.read_text(encoding="utf-8")
     first = text.index('"probability": ') + len('"probability": ')
-    path.write_text(text[:first] + "0.5" + text[text.index(",", first):], encoding="utf-8")
+    path.write_text(text[:first] + "0.5" + text[text.index(",", first) :], encoding="utf-8")
     with pytest.raises(AssertionError, match="probability"):
         golden.compare(expected, tmp_path / "actual")

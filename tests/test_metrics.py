@@ -1,4 +1,4 @@
-"""Tests for relevance.metrics: hand-computed tiny cases first, then cross-checks vs sklearn."""
+"""relevance.model.metrics: hand-computed tiny cases first, then cross-checks vs sklearn."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from relevance.metrics import (
+from relevance.model.metrics import (
     all_metrics,
     best_f1_threshold,
     bootstrap_ci,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from fakes import FakeEmbedder, feeds_frame
 
-from relevance.artifacts import ModelLoadError, load_model, save_model
-from relevance.model import SCORE_COLUMNS, NotFittedError, RelevanceModel
+from relevance.model.estimator import SCORE_COLUMNS, NotFittedError, RelevanceModel
+from relevance.persistence.artifacts import ModelLoadError, load_model, save_model
 
 
 def test_fit_sets_fitted_attributes_and_learns(fitted_fake_model):

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from fakes import FakeEmbedder
 
-from relevance.artifacts import ModelLoadError, load_model, save_model, sha256_file
-from relevance.backends import register
 from relevance.cli import main
+from relevance.persistence.artifacts import ModelLoadError, load_model, save_model, sha256_file
+from relevance.persistence.backends import register
 
 
 @pytest.fixture

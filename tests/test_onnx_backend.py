@@ -1,4 +1,4 @@
-"""Tests for relevance.onnx_backend: the int8 export of the packaged MiniLM against torch.
+"""Tests for relevance.embed.onnx: the int8 export of the packaged MiniLM against torch.
 
 The slow ones export the real model once per session (about 10 s on two cores).
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from relevance.embed import SentenceTransformerEmbedder
-from relevance.onnx_backend import (
+from relevance.embed.encoder import SentenceTransformerEmbedder
+from relevance.embed.onnx import (
     BACKENDS,
     INT8_FILE,
     META_FILE,

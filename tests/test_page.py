@@ -1,4 +1,4 @@
-"""Tests for relevance.page: the seed page and small built variants of its format."""
+"""Tests for relevance.io.page: the seed page and small built variants of its format."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from relevance.page import Page, PageItem, PageParseError, looks_like_page, parse_page, read_page
+from relevance.io.page import Page, PageItem, PageParseError, looks_like_page, parse_page, read_page
 
 SEED = Path(__file__).parents[1] / "data/seed/page.txt"
 

@@ -5,9 +5,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relevance.page import Page, PageParseError, parse_page
-from relevance.schema import Feed, InputError, validate_feed
-from relevance.text import clean_text
+from relevance.io.page import Page, PageParseError, parse_page
+from relevance.io.schema import Feed, InputError, validate_feed
+from relevance.io.text import clean_text
 
 PAGE_LINES = st.lists(
     st.one_of(
@@ -130,8 +130,8 @@ JSONL_LINES = st.lists(
 
 def _read(path, on_error: str):
     """(rows with their unit, rejects) through the streaming readers, or the InputError."""
-    from relevance.rejects import Rejects
-    from relevance.streams import Reading, iter_blocks, sources
+    from relevance.io.rejects import Rejects
+    from relevance.io.streams import Reading, iter_blocks, sources
 
     rejects = Rejects(on_error)
     try:

@@ -14,9 +14,9 @@ import pytest
 from cdp import Browser, find_chromium
 from fakes import make_feeds
 
-from relevance.evaluate import evaluate
-from relevance.inputs import read_inputs
-from relevance.report import write_report
+from relevance.eval.evaluation import evaluate
+from relevance.eval.report import write_report
+from relevance.io.reader import read_inputs
 
 pytestmark = pytest.mark.slow
 CHROMIUM = find_chromium()

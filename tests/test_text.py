@@ -1,4 +1,4 @@
-from relevance.text import clean_text, item_text, pack_windows, split_sentences
+from relevance.io.text import clean_text, item_text, pack_windows, split_sentences
 
 
 def test_clean_text_strips_tags_entities_controls_and_space():

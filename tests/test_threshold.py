@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from relevance.threshold import ObjectiveNotMet, choose_threshold
+from relevance.model.threshold import ObjectiveNotMet, choose_threshold
 
 
 def test_f1_threshold_by_hand():

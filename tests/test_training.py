@@ -13,12 +13,12 @@ import pytest
 from fakes import FakeEmbedder, make_feeds
 from training_helpers import FakeFinetuner, folder_bytes, noisy_feeds, write_feeds, write_meta
 
-from relevance.artifacts import load_model
-from relevance.inputs import read_inputs
-from relevance.threshold import ObjectiveNotMet
-from training.card import render_card
-from training.finetune import FinetuneSettings, heldout_mask, training_pairs
-from training.pipeline import train
+from relevance.io.reader import read_inputs
+from relevance.model.threshold import ObjectiveNotMet
+from relevance.persistence.artifacts import load_model
+from relevance.train.card import render_card
+from relevance.train.finetune import FinetuneSettings, heldout_mask, training_pairs
+from relevance.train.pipeline import train
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_min_precision_is_met_out_of_fold(tmp_path):
 
 
 def test_unreachable_precision_is_refused_not_silently_relaxed(tmp_path, capsys, monkeypatch):
-    import training.pipeline
+    import relevance.train.pipeline
     from relevance.cli import main
 
     path = write_feeds(noisy_feeds(), tmp_path / "noisy.jsonl")
@@ -144,7 +144,7 @@ def test_unreachable_precision_is_refused_not_silently_relaxed(tmp_path, capsys,
             min_precision=0.999,
         )
     assert not (tmp_path / "m").exists()
-    monkeypatch.setattr(training.pipeline, "SentenceTransformerEmbedder", FakeEmbedder)
+    monkeypatch.setattr(relevance.train.pipeline, "SentenceTransformerEmbedder", FakeEmbedder)
     argv = ["train", str(path), "--out", str(tmp_path / "m"), "--folds", "3", "--no-cache"]
     assert main([*argv, "--min-precision", "0.999"]) == 2
     err = capsys.readouterr().err

@@ -8,11 +8,11 @@ import pytest
 from fakes import FakeEmbedder, make_feeds
 from training_helpers import folder_bytes, write_feeds
 
-import training.compare
-import training.pipeline
+import relevance.train.compare
+import relevance.train.pipeline
 from relevance.cli import main
-from training.compare import PromotionRefused, not_worse, promote
-from training.pipeline import train
+from relevance.train.compare import PromotionRefused, not_worse, promote
+from relevance.train.pipeline import train
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_promote_into_a_new_place_and_verifies(setup, tmp_path):
 
 
 def test_swap_works_without_renameat2(setup, tmp_path, monkeypatch):
-    monkeypatch.setattr(training.compare, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(relevance.train.compare, "_exchange", lambda a, b: False)
     target = tmp_path / "swap" / "t"
     promote(setup["default"], target)
     promote(setup["default"], target)
@@ -107,8 +107,10 @@ def test_swap_works_without_renameat2(setup, tmp_path, monkeypatch):
 
 
 def test_cli_compare_and_promote_exit_codes(setup, monkeypatch, capsys):
-    monkeypatch.setattr(training.pipeline, "SentenceTransformerEmbedder", FakeEmbedder)
-    monkeypatch.setattr(training.compare, "make_embedder", lambda folder, config: FakeEmbedder())
+    monkeypatch.setattr(relevance.train.pipeline, "SentenceTransformerEmbedder", FakeEmbedder)
+    monkeypatch.setattr(
+        relevance.train.compare, "make_embedder", lambda folder, config: FakeEmbedder()
+    )
     base = ["--folds", "3", "--eval", str(setup["eval"])]
     base += ["--compare", str(setup["default"]), "--cache-dir", str(setup["root"] / "cache")]
     new = str(setup["root"] / "new")

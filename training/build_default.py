@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from relevance.schema import InputError
-    from relevance.threshold import ObjectiveNotMet
-    from training.compare import not_worse, promote
-    from training.finetune import heldout_summary
-    from training.pipeline import train
+    from relevance.io.schema import InputError
+    from relevance.model.threshold import ObjectiveNotMet
+    from relevance.train.compare import not_worse, promote
+    from relevance.train.finetune import heldout_summary
+    from relevance.train.pipeline import train
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "dev.jsonl")

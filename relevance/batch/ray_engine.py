@@ -1,0 +1,272 @@
+"""Score on Ray Data: the same ``score_frame``, on actors that load the model once.
+
+Batches must hold whole feeds. Rather than a ``groupby("feed_id")`` shuffle
+(a full sort of the input, and one ``map_groups`` call per feed, which would
+embed feed by feed), the input is read by the same streaming readers as the
+local engine, as Ray read tasks (one per input file), and each feed is *packed*
+into one row whose item columns are lists. Ray may slice and merge blocks as it
+likes: a row is never cut, so every batch is whole feeds, and a batch of N rows
+is N feeds embedded in one call. Actors unpack, score, and return long rows,
+which stream back to the driver and into the same atomic writer as the local
+engine. The model folder travels to the actors as bytes, so a cluster's nodes
+need the package and the encoder weights installed, not the model folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from relevance.batch.engine import RunSummary
+from relevance.batch.score import prepare_model, score_frame
+from relevance.batch.sinks import FileSink, StdoutSink, output_format
+from relevance.extras import require
+from relevance.io.rejects import SeenIds
+from relevance.io.schema import LABEL, LONG_COLUMNS, InputError
+from relevance.io.streams import (
+    DEFAULT_FEEDS_PER_CHUNK,
+    Source,
+    count_feeds,
+    iter_blocks,
+    rechunk,
+    run_starts,
+    sources,
+)
+
+ITEM_COLUMNS = ["item_id", "item_title", "item_summary", LABEL]
+
+
+def packed_schema():
+    import pyarrow as pa
+
+    text = pa.string()
+    return pa.schema(
+        [
+            ("feed_id", text),
+            ("article_title", text),
+            ("article_body", text),
+            ("item_id", pa.list_(text)),
+            ("item_title", pa.list_(text)),
+            ("item_summary", pa.list_(text)),
+            (LABEL, pa.list_(pa.int64())),
+        ]
+    )
+
+
+def pack(frame: pd.DataFrame):
+    """One Arrow row per feed (item columns as lists), in the frame's feed order."""
+    import pyarrow as pa
+
+    starts = run_starts(frame["feed_id"])
+    bounds = [*starts[1:], len(frame)]
+    columns: dict[str, list] = {c: [] for c in packed_schema().names}
+    has_label = LABEL in frame.columns
+    labels = frame[LABEL].astype(object).to_numpy() if has_label else None
+    for start, end in zip(starts, bounds, strict=True):
+        for col in ("feed_id", "article_title", "article_body"):
+            columns[col].append(frame[col].iat[start])
+        for col in ITEM_COLUMNS[:3]:
+            columns[col].append(list(frame[col].iloc[start:end]))
+        if labels is None:
+            columns[LABEL].append([None] * (end - start))
+        else:
+            columns[LABEL].append([None if pd.isna(v) else int(v) for v in labels[start:end]])
+    return pa.Table.from_pydict(columns, schema=packed_schema())
+
+
+def unpack(batch: pd.DataFrame) -> pd.DataFrame:
+    """The long-format table of a batch of packed feeds, items in their original order."""
+    sizes = np.array([len(v) for v in batch["item_id"]], dtype=np.int64)
+    out = {c: np.repeat(batch[c].to_numpy(dtype=object), sizes) for c in LONG_COLUMNS[:3]}
+    for col in ITEM_COLUMNS:
+        flat = [x for values in batch[col] for x in values]
+        out[col] = np.array(flat, dtype=object)
+    frame = pd.DataFrame(out)
+    label = frame.pop(LABEL)
+    frame = frame[LONG_COLUMNS]
+    if label.notna().any():
+        frame[LABEL] = pd.array([None if pd.isna(v) else int(v) for v in label], dtype="Int64")
+    return frame
+
+
+def _datasource(srcs: list[Source], feeds_per_block: int):
+    from ray.data import Datasource, ReadTask
+    from ray.data.block import BlockMetadata
+
+    class FeedFiles(Datasource):
+        """One read task per input file, yielding packed whole feeds."""
+
+        def estimate_inmemory_data_size(self) -> int:
+            return sum(s.path.stat().st_size for s in srcs)
+
+        def get_read_tasks(self, parallelism: int, **_: object) -> list:
+            tasks = []
+            for src in srcs:
+
+                def read(src: Source = src):
+                    for chunk in rechunk(iter_blocks([src]), feeds_per_block):
+                        yield pack(chunk)
+
+                meta = BlockMetadata(
+                    num_rows=None,
+                    size_bytes=src.path.stat().st_size,
+                    exec_stats=None,
+                    input_files=(str(src.path),),
+                )
+                tasks.append(ReadTask(read, meta, schema=packed_schema()))
+            return tasks
+
+    return FeedFiles()
+
+
+def model_files(folder: str | Path) -> dict[str, bytes]:
+    """Every file of a model folder, compressed, so actors on any node can rebuild it.
+
+    Compressed, a model folder stays under Ray's limit for arguments passed inline.
+    """
+    folder = Path(folder)
+    return {
+        p.relative_to(folder).as_posix(): zlib.compress(p.read_bytes(), 9)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _make_embedder(factory: str | None):
+    """An embedder from ``module:callable`` (e.g. a test double), or None for the model's own."""
+    if not factory:
+        return None
+    module, _, name = factory.partition(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+class FeedScorer:
+    """A Ray actor's scorer: loads the model once, then scores batches of packed feeds."""
+
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        backend: str | None,
+        cache_dir: str | None,
+        use_cache: bool,
+        embedder_factory: str | None = None,
+    ):
+        self._tmp = tempfile.TemporaryDirectory(prefix="relevance-model-")
+        root = Path(self._tmp.name)
+        for rel, data in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(zlib.decompress(data))
+        embedder = _make_embedder(embedder_factory)
+        self.model = prepare_model(root, backend, cache_dir, use_cache, embedder=embedder)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        scored = score_frame(unpack(batch), self.model)
+        if LABEL not in scored.columns:  # one schema for every block
+            scored[LABEL] = pd.array([None] * len(scored), dtype="Int64")
+        return scored
+
+
+def score_ray(
+    model_dir: str | Path,
+    inputs: list[str | Path],
+    out: str | Path | None = None,
+    fmt: str | None = None,
+    input_format: str | None = None,
+    backend: str | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    feeds_per_chunk: int = DEFAULT_FEEDS_PER_CHUNK,
+    address: str | None = None,
+    actors: int = 1,
+    cpus_per_actor: float = 1.0,
+    progress: bool = True,
+    embedder_factory: str | None = None,
+) -> RunSummary:
+    """Score ``inputs`` on Ray (a local one unless ``address``) and write ``out`` atomically."""
+    ray = require("ray", "ray")
+    require("ray.data", "ray")
+    from tqdm import tqdm
+
+    from relevance.persistence.artifacts import load_model
+
+    start = time.perf_counter()
+    srcs = sources(inputs, input_format)
+    kind, gz = output_format(out, fmt)
+    # Fail here, with the clear message, rather than inside every actor.
+    load_model(model_dir, embedder=_make_embedder(embedder_factory), backend=backend)
+    sink = FileSink(Path(out), kind, gz) if out is not None else StdoutSink(kind)
+    started = not ray.is_initialized()
+    if started:
+        local = {"num_cpus": 2} if address is None else {}
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            **local,
+        )
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True  # output in input order, run after run
+        ctx.enable_progress_bars = False  # ours counts feeds, not blocks
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        ds = ray.data.read_datasource(_datasource(srcs, feeds_per_chunk))
+        ds = ds.map_batches(
+            FeedScorer,
+            fn_constructor_kwargs={
+                "files": model_files(model_dir),
+                "backend": backend,
+                "cache_dir": None if cache_dir is None else str(cache_dir),
+                "use_cache": use_cache,
+                "embedder_factory": embedder_factory,
+            },
+            batch_size=feeds_per_chunk,
+            batch_format="pandas",
+            concurrency=actors,
+            num_cpus=cpus_per_actor,
+        )
+        feeds = rows = 0
+        last = None
+        total = count_feeds(srcs) if progress else None
+        bar = tqdm(
+            total=total, unit="feed", desc="scoring (ray)", file=sys.stderr, disable=not progress
+        )
+        seen = SeenIds()  # each read task sees one file: repeats across files are found here
+        # Held and closed explicitly: on an error the for-loop's own iterator would live on
+        # in the traceback, and its executor would still be streaming at ray.shutdown().
+        batches = iter(ds.iter_batches(batch_format="pandas", batch_size=None))
+        with bar, contextlib.closing(batches):
+            for batch in batches:
+                if not len(batch):
+                    continue
+                ids = batch["feed_id"].to_numpy(dtype=object)
+                starts = run_starts(ids)
+                for s in starts[int(ids[0] == last) :]:  # a feed may span two blocks
+                    if not seen.add(ids[s]):
+                        expected = "each feed once in the input (this feed id was seen before)"
+                        raise InputError("<input>", "-", "feed_id", ids[s], expected)
+                sink.write(batch)
+                n = len(starts) - int(ids[0] == last)
+                last = ids[-1]
+                feeds, rows = feeds + n, rows + len(batch)
+                bar.update(n)
+        sink.commit()
+        sink.finish()
+    except InputError:
+        if isinstance(sink, FileSink):
+            sink.discard()
+        raise
+    finally:
+        sink.close()
+        if started:
+            ray.shutdown()
+    return RunSummary(feeds, rows, 0, time.perf_counter() - start, True)

@@ -1,0 +1,63 @@
+"""Scoring a table of whole feeds: the one function every engine calls, and the model it needs.
+
+``score_frame`` is the only place a table gets scored; the local engine
+(``relevance.batch.engine``) and the Ray engine (``relevance.batch.ray_engine``) both call
+it on chunks of whole feeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from relevance.embed.cache import CachedEmbedder, cached
+from relevance.embed.encoder import embed_feeds
+from relevance.io.schema import check_frame
+from relevance.model.estimator import RelevanceModel
+
+#: Vectors kept in memory in front of the on-disk cache while scoring (~30 MB at d=384).
+SCORING_LRU = 20_000
+
+
+def score_frame(frame: pd.DataFrame, model: RelevanceModel) -> pd.DataFrame:
+    """Score a table of whole feeds: every distinct text of all its feeds in ONE encode call.
+
+    Rows come back in input order with ``feed_id, item_id, title, probability,
+    relevant, rank`` (and ``label`` when the input has it).
+    """
+    check_frame(frame)
+    if not len(frame):
+        return model.assemble(frame, pd.Series([], dtype=float).to_numpy())
+    emb = embed_feeds(frame, model.get_embedder())
+    return model.assemble(frame, model.predict_proba_embedded(frame, emb))
+
+
+def prepare_model(
+    model_dir: str | Path,
+    backend: str | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    embedder: object | None = None,
+) -> RelevanceModel:
+    """Load a model folder for a backend and put the persistent embedding cache in front.
+
+    The encoder itself stays unloaded until a text misses the cache.
+    """
+    from relevance.persistence.artifacts import load_model
+
+    model = load_model(model_dir, embedder=embedder, backend=backend)  # type: ignore[arg-type]
+    inner = model.get_embedder()
+    if cache_dir is not None and hasattr(inner, "cache_dir"):
+        inner.cache_dir = Path(cache_dir)  # the onnx export lives in the cache folder too
+    if use_cache:
+        model.embedder = cached(inner, cache_dir, in_memory=SCORING_LRU)
+    return model
+
+
+def cache_stats(model: RelevanceModel) -> tuple[int | None, float | None]:
+    """(texts actually encoded, cache hit rate), when the model's embedder is cached."""
+    emb = model.embedder
+    if isinstance(emb, CachedEmbedder):
+        return emb.encoded, emb.hit_rate
+    return None, None

@@ -1,0 +1,394 @@
+"""Append scored chunks to an output that only appears, whole, when the run is done.
+
+Rows go to ``OUT.partial`` (a folder of part files for Parquet); ``commit`` makes
+everything written so far durable and returns the position to resume from, and
+``finish`` renames the result to ``OUT``. A crash leaves ``OUT`` untouched and a
+partial output that ``--resume`` truncates to its last commit. Gzip output is
+one gzip member per chunk, so every commit point is a valid end of file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from json.encoder import encode_basestring
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pandas as pd
+
+from relevance.batch.outputs import OutputError, ResumeError, format_for, render_table
+from relevance.io.schema import LABEL
+from relevance.model.estimator import SCORE_COLUMNS
+
+
+def output_format(out: str | Path | None, fmt: str | None) -> tuple[str, bool]:
+    """(format, gzip): ``--format`` wins, else the suffix of ``--out`` (``.gz`` compresses)."""
+    kind = format_for(out, fmt)
+    gz = out is not None and str(out).lower().endswith(".gz") and kind in ("jsonl", "csv")
+    return kind, gz
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def check_output(out: Path) -> None:
+    """Fail at once, before any work, when ``out`` cannot be written.
+
+    Creating and removing a file beside it is the only reliable test (permissions,
+    read-only mounts, a full quota all show up here rather than after an hour).
+    """
+    if out.is_dir():
+        raise OutputError(f"--out {out}: is a folder; expected the path of a file to write")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f".{out.name}.{os.getpid()}.probe"
+        with open(probe, "wb") as fh:
+            fh.write(b"probe")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"--out {out}: cannot write in {parent}: {reason}") from None
+
+
+def conform(scored: pd.DataFrame, columns: list[str], warn: list[bool]) -> pd.DataFrame:
+    """Fit a chunk to the output's fixed columns (labels may be absent from some feeds)."""
+    if LABEL in columns and LABEL not in scored.columns:
+        scored = scored.assign(**{LABEL: pd.array([pd.NA] * len(scored), dtype="Int64")})
+    dropped = LABEL in scored.columns and LABEL not in columns and scored[LABEL].notna().any()
+    if dropped and not warn[0]:
+        warn[0] = True
+        print(
+            "relevance score: warning: labels appear after the first chunk, which had none; "
+            "they are not passed through to this output",
+            file=sys.stderr,
+        )
+    return scored[columns]
+
+
+def output_columns(scored: pd.DataFrame) -> list[str]:
+    """The output's columns, fixed by its first chunk: labels only if that chunk has some."""
+    labelled = LABEL in scored.columns and bool(scored[LABEL].notna().any())
+    return [*SCORE_COLUMNS, *([LABEL] if labelled else [])]
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False)
+_FLOAT_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _json_float(value: Any) -> str:
+    """``float(value)`` as json.dumps writes it (repr, or NaN/Infinity)."""
+    text = repr(float(value))
+    return _FLOAT_SPECIAL.get(text, text)
+
+
+def _json_any(value: object) -> str:
+    """Text columns: strings escaped directly, anything else as json.dumps would."""
+    return encode_basestring(value) if type(value) is str else _JSON.encode(value)
+
+
+def _json_label(value: Any) -> str | None:
+    """None for a missing label, which the row then leaves out."""
+    if value is None or value is pd.NA or value != value:
+        return None
+    return repr(int(value))
+
+
+_CONVERT = {
+    "probability": _json_float,
+    "relevant": lambda value: "true" if value else "false",
+    "rank": lambda value: repr(int(value)),
+    LABEL: _json_label,
+}
+
+
+def encode_jsonl(scored: pd.DataFrame) -> bytes:
+    """One JSON object per row; a missing label is left out rather than written as null.
+
+    The same bytes as json.dumps(row, ensure_ascii=False), built column by column
+    because a dict and a dumps call per row dominated the writer's time.
+    """
+    fields = []
+    for name in scored.columns:
+        convert = _CONVERT.get(name, _json_any)
+        key = encode_basestring(name) + ": "
+        fields.append(
+            [
+                None if (text := convert(v)) is None else key + text
+                for v in scored[name].to_numpy(dtype=object)
+            ]
+        )
+    rows = zip(*fields, strict=True)
+    lines = ["{" + ", ".join(f for f in row if f is not None) + "}" for row in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def encode_text(scored: pd.DataFrame, fmt: str, header: bool) -> bytes:
+    if fmt == "jsonl":
+        return encode_jsonl(scored)
+    if fmt == "csv":
+        return scored.to_csv(index=False, header=header, lineterminator="\n").encode("utf-8")
+    return render_table(scored).encode("utf-8")
+
+
+def arrow_schema(columns: list[str]):
+    import pyarrow as pa
+
+    types = {
+        "feed_id": pa.string(),
+        "item_id": pa.string(),
+        "title": pa.string(),
+        "probability": pa.float64(),
+        "relevant": pa.bool_(),
+        "rank": pa.int64(),
+        LABEL: pa.int64(),
+    }
+    return pa.schema([(c, types[c]) for c in columns])
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class FileSink:
+    """Scored chunks appended to ``OUT.partial``, renamed to ``OUT`` by ``finish``."""
+
+    def __init__(
+        self,
+        out: Path,
+        fmt: str,
+        gz: bool = False,
+        columns: list[str] | None = None,
+        position: int | None = None,
+    ):
+        self.out, self.fmt, self.gz = Path(out), fmt, gz
+        self.partial = partial_path(self.out)
+        self.columns = columns
+        self._warned = [False]
+        self._fh: BinaryIO | None = None
+        with self._oserrors():
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            if fmt == "parquet":
+                self._open_parts(position)
+            else:
+                self._fh = self._open_bytes(position)
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _open_bytes(self, position: int | None) -> BinaryIO:
+        if position is None:  # a fresh run replaces any earlier partial output
+            self._clear()
+            return open(self.partial, "wb")  # noqa: SIM115 - kept open across chunks
+        if not self.partial.is_file():
+            raise ResumeError(f"{self.partial}: missing; cannot resume, run without --resume")
+        size = self.partial.stat().st_size
+        if size < position:
+            raise ResumeError(
+                f"{self.partial}: {size} bytes, fewer than the {position} committed; "
+                "the partial output was changed, run without --resume"
+            )
+        fh = open(self.partial, "r+b")  # noqa: SIM115 - kept open across chunks
+        fh.truncate(position)  # drop whatever was written after the last commit
+        fh.seek(position)
+        return fh
+
+    def _open_parts(self, position: int | None) -> None:
+        if position is None:
+            self._clear()
+            self.partial.mkdir(parents=True)
+            self.parts = 0
+            return
+        if not self.partial.is_dir():
+            raise ResumeError(f"{self.partial}: missing; cannot resume, run without --resume")
+        for i in range(position):
+            if not self._part(i).is_file():
+                raise ResumeError(f"{self._part(i)}: missing; run without --resume")
+        for path in self.partial.iterdir():  # parts after the last commit, temp files
+            if path.name not in {self._part(i).name for i in range(position)}:
+                path.unlink()
+        self.parts = position
+
+    def _clear(self) -> None:
+        if self.partial.is_dir():
+            shutil.rmtree(self.partial)
+        elif self.partial.exists():
+            self.partial.unlink()
+
+    def _part(self, i: int) -> Path:
+        return self.partial / f"part-{i:06d}.parquet"
+
+    # -- writing ---------------------------------------------------------------------
+
+    def write(self, scored: pd.DataFrame) -> None:
+        if self.columns is None:
+            self.columns = output_columns(scored)
+        scored = conform(scored, self.columns, self._warned)
+        with self._oserrors():
+            if self.fmt == "parquet":
+                self._write_part(scored)
+                return
+            assert self._fh is not None
+            data = encode_text(scored, self.fmt, header=self._fh.tell() == 0)
+            if self.gz:
+                data = gzip.compress(data, mtime=0)  # mtime 0: the same rows, the same bytes
+            self._fh.write(data)
+
+    @contextmanager
+    def _oserrors(self) -> Iterator[None]:
+        """A disk that fills up or goes away mid-run: a clear error, the partial kept."""
+        try:
+            yield
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OutputError(
+                f"{self.partial}: cannot write: {reason}; what was committed is kept, "
+                "--resume continues once there is room"
+            ) from None
+
+    def _write_part(self, scored: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        assert self.columns is not None
+        schema = arrow_schema(self.columns)
+        table = pa.Table.from_pandas(scored, schema=schema, preserve_index=False)
+        tmp = self.partial / f".part-{self.parts:06d}.tmp"
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._part(self.parts))
+        self.parts += 1
+
+    def commit(self) -> int:
+        """Make everything written durable; the position ``--resume`` restarts from."""
+        with self._oserrors():
+            return self._commit()
+
+    def _commit(self) -> int:
+        if self.fmt == "parquet":
+            _fsync_dir(self.partial)
+            return self.parts
+        assert self._fh is not None
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        return self._fh.tell()
+
+    def finish(self) -> None:
+        """Rename the complete output into place (Parquet parts become row groups)."""
+        with self._oserrors():
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.fmt != "parquet":
+            assert self._fh is not None
+            if self._fh.tell() == 0 and self.fmt == "csv":  # no rows at all: still a header
+                columns = self.columns or list(SCORE_COLUMNS)
+                self._fh.write(",".join(columns).encode() + b"\n")
+            self._commit()
+            self._fh.close()
+            os.replace(self.partial, self.out)
+        else:
+            self._combine_parts()
+        _fsync_dir(self.out.parent)
+
+    def _combine_parts(self) -> None:
+        import pyarrow.parquet as pq
+
+        schema = arrow_schema(self.columns or list(SCORE_COLUMNS))
+        tmp = self.partial / ".combined.tmp"
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for i in range(self.parts):  # one part in memory at a time
+                writer.write_table(pq.read_table(self._part(i), schema=schema))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.out)
+        shutil.rmtree(self.partial)
+
+    def close(self) -> None:
+        """Leave the partial output as it is (for ``--resume``)."""
+        if self._fh is not None and not self._fh.closed:
+            self._fh.close()
+
+    def discard(self) -> None:
+        """Remove the partial output of a run that cannot be resumed; OUT stays as it was."""
+        self.close()
+        self._clear()
+
+
+class StdoutSink:
+    """Rows straight to stdout, chunk by chunk: nothing to resume, nothing to rename."""
+
+    def __init__(self, fmt: str):
+        if fmt == "parquet":
+            raise OutputError("--format parquet needs --out FILE")
+        self.fmt = fmt
+        self.columns: list[str] | None = None
+        self._warned = [False]
+        self._first = True
+
+    def write(self, scored: pd.DataFrame) -> None:
+        if self.columns is None:
+            self.columns = output_columns(scored)
+        scored = conform(scored, self.columns, self._warned)
+        data = encode_text(scored, self.fmt, header=self._first)
+        self._first = False
+        out = getattr(sys.stdout, "buffer", None)
+        if out is not None:
+            sys.stdout.flush()
+            out.write(data)
+            out.flush()
+        else:  # a replaced stdout (tests) may be text only
+            sys.stdout.write(data.decode("utf-8"))
+
+    def commit(self) -> int:
+        return 0
+
+    def finish(self) -> None:
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def read_scores(path: str | Path) -> pd.DataFrame:
+    """Read an output back (tests, benchmarks): JSONL (gzip too), CSV or Parquet."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return pd.read_parquet(path)
+    if ".csv" in name:
+        return pd.read_csv(path, dtype={"feed_id": str, "item_id": str, "title": str})
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        text = fh.read().decode("utf-8")
+    return pd.read_json(io.StringIO(text), lines=True, dtype={"feed_id": str, "item_id": str})
+
+
+__all__ = [
+    "FileSink",
+    "OutputError",
+    "ResumeError",
+    "StdoutSink",
+    "arrow_schema",
+    "check_output",
+    "output_format",
+    "partial_path",
+    "read_scores",
+]

@@ -1,0 +1,55 @@
+"""``relevance add-backend``: fit a head for another embedding backend into a model folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from relevance.embed import BACKENDS
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    """The ``add-backend`` subcommand."""
+    p = sub.add_parser(
+        "add-backend", help="fit a head for another embedding backend into a model folder"
+    )
+    p.add_argument("model", type=Path, help="model folder to add the head to")
+    p.add_argument("data", nargs="+", type=Path, help="the labelled feeds it was trained on")
+    p.add_argument("--backend", required=True, choices=[b for b in BACKENDS])
+    p.add_argument("--meta", type=Path, default=None, help="JSONL with a record per feed_id")
+    p.add_argument("--group-by", default=None, help="fold groups, e.g. anchor.story")
+    p.add_argument("--seed", type=int, default=None, help="default: the folder's own seed")
+    p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache folder")
+    p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    from relevance.persistence.backends import BACKENDS_DIR
+    from relevance.persistence.folder import ModelLoadError
+    from relevance.train.add_backend import add_backend
+
+    try:
+        model = add_backend(
+            args.model,
+            args.data,
+            args.backend,
+            meta=args.meta,
+            group_by=args.group_by,
+            seed=args.seed,
+            cache_dir=args.cache_dir,
+            use_cache=not args.no_cache,
+        )
+    except ValueError as exc:
+        if isinstance(exc, ModelLoadError):
+            raise
+        print(f"relevance add-backend: error: {exc}", file=sys.stderr)
+        return 2
+    m = model.report_.metrics
+    print(
+        f"added {args.model / BACKENDS_DIR / args.backend}: out-of-fold average precision "
+        f"{m['oof_average_precision']:.4f}, threshold {model.threshold_:.4f} "
+        f"(precision {m['oof_precision']:.3f}, recall {m['oof_recall']:.3f}, F1 {m['oof_f1']:.3f})"
+    )
+    return 0

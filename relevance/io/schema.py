@@ -1,0 +1,233 @@
+"""Feed records and their long-format table, validated at the boundary.
+
+Every engine works on one table shape (one row per item, the feed's columns
+repeated), so a feed read from JSONL, CSV or Parquet ends up identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from relevance.io.errors import InputError
+from relevance.io.text import clean_text
+
+#: Columns of the long format, in order. ``label`` is optional at scoring time.
+LONG_COLUMNS = [
+    "feed_id",
+    "article_title",
+    "article_body",
+    "item_id",
+    "item_title",
+    "item_summary",
+]
+LABEL = "label"
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    id: str = Field(min_length=1)
+    title: str = ""
+    summary: str = ""
+    label: int | None = None
+
+    @field_validator("title", "summary", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: object) -> object:
+        return "" if v is None else v
+
+    @field_validator("label")
+    @classmethod
+    def _binary(cls, v: int | None) -> int | None:
+        if v is not None and v not in (0, 1):
+            raise ValueError("label must be 0 or 1")
+        return v
+
+
+class Article(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    title: str = ""
+    body: str = ""
+
+    @field_validator("title", "body", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: object) -> object:
+        return "" if v is None else v
+
+
+class Feed(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    feed_id: str = Field(min_length=1)
+    article: Article
+    items: list[Item] = Field(min_length=1)
+
+
+def _expected(err: dict) -> str:
+    kind = err.get("type", "")
+    if kind == "missing":
+        return "a value (the field is required)"
+    if kind.startswith("string"):
+        return "a non-empty string" if "short" in kind else "a string"
+    if kind.startswith("int"):
+        return "an integer 0 or 1"
+    if kind == "too_short":
+        return "at least one item"
+    return err.get("msg", "a valid value")
+
+
+def _loc(err: dict, prefix: str = "") -> str:
+    return prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".")
+
+
+class _Shell(BaseModel):
+    """A feed with its items unchecked, so a bad item can be told from a bad feed."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    feed_id: str = Field(min_length=1)
+    article: Article
+    items: list[object] = Field(min_length=1)
+
+
+#: A feed's items in one call; a feed with any bad item is redone item by item.
+_ITEMS = TypeAdapter(list[Item])
+
+
+@dataclass
+class FeedCheck:
+    """A validated feed holding its good items, and the problems of the items left out."""
+
+    feed: Feed
+    problems: list[tuple[int, InputError]]
+
+
+def check_feed(
+    record: object, source: str, where: str, clean: Callable[[str], str] = clean_text
+) -> FeedCheck:
+    """Validate one decoded feed record.
+
+    A problem of the feed as a whole (not an object, feed id, article, items not a
+    non-empty list, duplicate item ids) raises InputError; a problem of one item
+    (wrong type, missing id, no text once cleaned) is returned with the item's
+    index, and the item is left out of ``feed.items``. Emptiness is judged on the
+    cleaned text, as it will be embedded: ``"<br>"`` is an empty title.
+    """
+    if not isinstance(record, dict):
+        raise InputError(source, where, "<record>", record, "a JSON object")
+    try:
+        shell = _Shell.model_validate(record)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(
+            source, where, _loc(err) or "<record>", err.get("input"), _expected(err)
+        ) from None
+    if not shell.feed_id.strip():
+        raise InputError(source, where, "feed_id", shell.feed_id, "a non-empty string")
+    if not (clean(shell.article.title) or clean(shell.article.body)):
+        raise InputError(source, where, "article", "", "a non-empty article title or body")
+    good: list[Item] = []
+    problems: list[tuple[int, InputError]] = []
+    first_at: dict[str, int] = {}
+    try:
+        all_good: list[Item] | None = _ITEMS.validate_python(shell.items)
+    except ValidationError:
+        all_good = None
+    for i, raw in enumerate(shell.items):
+        try:
+            item = all_good[i] if all_good is not None else Item.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field, value, expected = _loc(err, f"items.{i}."), err.get("input"), _expected(err)
+            problems.append((i, InputError(source, where, field, value, expected)))
+            continue
+        if item.id in first_at:
+            pair = f"items.{first_at[item.id]} and items.{i}"
+            raise InputError(
+                source, where, "items.id", item.id, f"item ids unique within a feed ({pair})"
+            )
+        first_at[item.id] = i
+        if not item.id.strip():
+            bad = InputError(source, where, f"items.{i}.id", item.id, "a non-empty string")
+        elif not (clean(item.title) or clean(item.summary)):
+            bad = InputError(source, where, f"items.{i}", item.id, "a non-empty title or summary")
+        else:
+            good.append(item)
+            continue
+        problems.append((i, bad))
+    feed = Feed.model_construct(feed_id=shell.feed_id, article=shell.article, items=good)
+    return FeedCheck(feed, problems)
+
+
+def validate_feed(record: object, source: str, where: str) -> Feed:
+    """Turn one decoded record into a Feed or raise InputError naming the field."""
+    check = check_feed(record, source, where)
+    if check.problems:
+        raise check.problems[0][1]
+    return check.feed
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_line(raw: bytes, source: str, where: str) -> object:
+    """Decode one JSONL line: UTF-8 (the bad byte is named) and strict JSON (no NaN)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 4]
+        raise InputError(
+            source, where, "<bytes>", bad, f"UTF-8 text (bad byte at column {exc.start + 1})"
+        ) from None
+    if line.startswith("\ufeff"):  # a byte-order mark, as some editors write one
+        line = line[1:]
+    try:
+        return json.loads(line, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            source, where, "<json>", line.strip(), f"valid JSON ({exc.msg}, column {exc.colno})"
+        ) from None
+    except ValueError as exc:  # NaN, Infinity
+        raise InputError(source, where, "<json>", line.strip(), f"valid JSON ({exc})") from None
+
+
+def feeds_to_frame(feeds: Iterable[Feed]) -> pd.DataFrame:
+    """Flatten feeds into the long format, cleaning every text the same way."""
+    rows: list[dict] = []
+    has_label = False
+    for feed in feeds:
+        a_title = clean_text(feed.article.title)
+        a_body = clean_text(feed.article.body)
+        for item in feed.items:
+            row = {
+                "feed_id": feed.feed_id,
+                "article_title": a_title,
+                "article_body": a_body,
+                "item_id": item.id,
+                "item_title": clean_text(item.title),
+                "item_summary": clean_text(item.summary),
+                LABEL: item.label,
+            }
+            has_label = has_label or item.label is not None
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*LONG_COLUMNS, LABEL])
+    if not has_label:
+        frame = frame.drop(columns=[LABEL])
+    return frame
+
+
+def check_frame(frame: pd.DataFrame, source: str = "<frame>", need_label: bool = False) -> None:
+    """Check a long-format table has the columns and label values the model needs."""
+    needed = LONG_COLUMNS + ([LABEL] if need_label else [])
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise InputError(source, "header", missing[0], list(frame.columns), f"columns {needed}")
+    if need_label:
+        labels = frame[LABEL]
+        bad = labels[~labels.isin([0, 1])]
+        if len(bad):
+            row = int(bad.index[0])
+            raise InputError(source, f"row {row}", LABEL, bad.iloc[0], "0 or 1")

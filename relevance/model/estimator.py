@@ -1,0 +1,300 @@
+"""RelevanceModel: embeddings + features -> calibrated probability -> threshold -> rank.
+
+sklearn-shaped: ``__init__`` stores parameters, ``fit`` sets the fitted
+attributes (``head_``, ``calibrator_``, ``lexicon_``, ``threshold_``) and
+returns self. Training embeds every text once and fits on arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold
+
+from relevance.embed.encoder import (
+    Embedder,
+    FeedEmbeddings,
+    SentenceTransformerEmbedder,
+    embed_feeds,
+)
+from relevance.io.schema import LABEL, check_frame
+from relevance.io.text import item_text
+from relevance.model.calibration import Calibrator, choose_calibration
+from relevance.model.features import FEATURE_NAMES, compute_features
+from relevance.model.head import LogisticHead
+from relevance.model.lexical import TfidfLexicon
+from relevance.model.rank import rank_within_feed
+from relevance.model.threshold import ThresholdChoice, choose_threshold
+
+SCORE_COLUMNS = ["feed_id", "item_id", "title", "probability", "relevant", "rank"]
+
+
+class NotFittedError(RuntimeError):
+    pass
+
+
+@dataclass
+class FitReport:
+    """What fitting measured out of fold; saved in the model folder's config."""
+
+    oof_probability: np.ndarray
+    oof_logit: np.ndarray
+    fold: np.ndarray
+    metrics: dict
+    calibration_brier: dict[str, float]
+
+
+def frame_texts(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Article text per feed (first-seen order) and item text per row."""
+    first = frame.drop_duplicates("feed_id")
+    articles = [
+        item_text(t, b) for t, b in zip(first["article_title"], first["article_body"], strict=True)
+    ]
+    items = [
+        item_text(t, s) for t, s in zip(frame["item_title"], frame["item_summary"], strict=True)
+    ]
+    return articles, items
+
+
+class RelevanceModel:
+    """Scores recommended items against their feed's main article."""
+
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        C: float = 1.0,
+        n_splits: int = 5,
+        objective: str = "f1",
+        min_precision: float | None = None,
+        min_recall: float | None = None,
+        calibration: str = "auto",
+        random_state: int = 0,
+    ):
+        self.embedder = embedder
+        self.C = C
+        self.n_splits = n_splits
+        self.objective = objective
+        self.min_precision = min_precision
+        self.min_recall = min_recall
+        self.calibration = calibration
+        self.random_state = random_state
+
+    # -- fitting -----------------------------------------------------------------
+
+    def get_embedder(self) -> Embedder:
+        if self.embedder is None:
+            self.embedder = SentenceTransformerEmbedder()
+        return self.embedder
+
+    def fit(self, frame: pd.DataFrame, groups: np.ndarray | None = None) -> RelevanceModel:
+        """Fit on a labelled long-format table; ``groups`` keep a story inside one fold."""
+        check_frame(frame, need_label=True)
+        emb = embed_feeds(frame, self.get_embedder())
+        return self.fit_embedded(frame, emb, groups)
+
+    def fit_embedded(
+        self, frame: pd.DataFrame, emb: FeedEmbeddings, groups: np.ndarray | None = None
+    ) -> RelevanceModel:
+        """Fit on precomputed embeddings (the arrays step of ``fit``)."""
+        y = frame[LABEL].to_numpy(dtype=np.int64)
+        if len(np.unique(y)) < 2:
+            raise ValueError("training data has one class only; need relevant and off-topic items")
+        groups = frame["feed_id"].to_numpy() if groups is None else np.asarray(groups)
+        if len(groups) != len(frame):
+            raise ValueError(f"groups has {len(groups)} entries for {len(frame)} rows")
+        articles, items = frame_texts(frame)
+        n_groups = len(np.unique(groups))
+        if n_groups < self.n_splits:
+            raise ValueError(
+                f"{n_groups} groups is too few for {self.n_splits} folds; "
+                "add data or lower n_splits"
+            )
+        logit = np.empty(len(y))
+        fold = np.empty(len(y), dtype=np.int64)
+        fold_metrics = []
+        baselines = np.empty((len(y), 3))
+        splitter = GroupKFold(n_splits=self.n_splits, shuffle=True, random_state=self.random_state)
+        for k, (train, test) in enumerate(splitter.split(items, y, groups)):
+            X = self._features(emb, articles, items, _fit_lexicon(frame.iloc[train]))
+            head = LogisticHead(C=self.C).fit(X[train], y[train])
+            logit[test] = head.decision_function(X[test])
+            fold[test] = k
+            baselines[test] = _baseline_scores(X, train, test, y, self.C)
+            fold_metrics.append(_fold_metrics(y[test], logit[test]))
+        method, briers, oof_prob = self._calibrate(logit, y, groups)
+        choice = choose_threshold(y, oof_prob, self.objective, self.min_precision, self.min_recall)
+        self.lexicon_ = _fit_lexicon(frame)
+        X = self._features(emb, articles, items, self.lexicon_)
+        self.head_ = LogisticHead(C=self.C).fit(X, y)
+        self.calibrator_ = Calibrator(method).fit(logit, y)
+        self.threshold_ = choice.threshold
+        self.threshold_choice_ = choice
+        self.feature_names_ = list(FEATURE_NAMES)
+        self.report_ = FitReport(
+            oof_probability=oof_prob,
+            oof_logit=logit,
+            fold=fold,
+            metrics=_summary_metrics(y, oof_prob, choice, fold_metrics, baselines, fold),
+            calibration_brier=briers,
+        )
+        return self
+
+    def _calibrate(
+        self, logit: np.ndarray, y: np.ndarray, groups: np.ndarray
+    ) -> tuple[str, dict[str, float], np.ndarray]:
+        method, briers, prob = choose_calibration(logit, y, groups)
+        if self.calibration != "auto" and self.calibration != method:
+            from relevance.model.calibration import cross_fit
+
+            method = self.calibration
+            prob = cross_fit(method, logit, y, groups)
+        return method, briers, prob
+
+    @staticmethod
+    def _features(
+        emb: FeedEmbeddings, articles: list[str], items: list[str], lexicon: TfidfLexicon
+    ) -> np.ndarray:
+        lexical = lexicon.cosine(articles, items, emb.item_feed)
+        return compute_features(emb, lexical)
+
+    # -- scoring -----------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "head_"):
+            raise NotFittedError("RelevanceModel is not fitted; call fit() or load a model folder")
+
+    def predict_proba_embedded(self, frame: pd.DataFrame, emb: FeedEmbeddings) -> np.ndarray:
+        self._check_fitted()
+        articles, items = frame_texts(frame)
+        X = self._features(emb, articles, items, self.lexicon_)
+        return self.calibrator_.predict(self.head_.decision_function(X))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probability that each row's item is on the topic of its feed's article."""
+        self._check_fitted()
+        check_frame(frame)
+        if not len(frame):
+            return np.zeros(0)
+        return self.predict_proba_embedded(frame, embed_feeds(frame, self.get_embedder()))
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The ranked, thresholded table: one row per item, in input order."""
+        return self.assemble(frame, self.predict_proba(frame))
+
+    def assemble(self, frame: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+        self._check_fitted()
+        codes, _ = pd.factorize(frame["feed_id"], sort=False)
+        out = pd.DataFrame(
+            {
+                "feed_id": frame["feed_id"].to_numpy(),
+                "item_id": frame["item_id"].to_numpy(),
+                "title": frame["item_title"].to_numpy(),
+                "probability": np.round(probability, 6),
+                "relevant": probability >= self.threshold_,
+                "rank": rank_within_feed(probability, codes),
+            }
+        )
+        if LABEL in frame.columns:
+            out[LABEL] = frame[LABEL].to_numpy()
+        return out
+
+
+def _fit_lexicon(frame: pd.DataFrame) -> TfidfLexicon:
+    articles, items = frame_texts(frame)
+    return TfidfLexicon().fit(articles + items)
+
+
+_BASELINE_COLUMNS = [FEATURE_NAMES.index("cos_article"), FEATURE_NAMES.index("tfidf")]
+
+
+def _baseline_scores(
+    X: np.ndarray, train: np.ndarray, test: np.ndarray, y: np.ndarray, C: float
+) -> np.ndarray:
+    """Out-of-fold scores of the baselines: cosine, TF-IDF, and a plain LR on the two."""
+    cols = _BASELINE_COLUMNS
+    plain = LogisticHead(C=C).fit(X[train][:, cols], y[train])
+    return np.column_stack(
+        [X[test][:, cols[0]], X[test][:, cols[1]], plain.decision_function(X[test][:, cols])]
+    )
+
+
+def _fold_metrics(y: np.ndarray, logit: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    both = len(np.unique(y)) == 2
+    return {
+        "average_precision": float(average_precision_score(y, logit)) if both else float("nan"),
+        "roc_auc": float(roc_auc_score(y, logit)) if both else float("nan"),
+        "n_items": int(len(y)),
+    }
+
+
+def _summary_metrics(
+    y: np.ndarray,
+    prob: np.ndarray,
+    choice: ThresholdChoice,
+    folds: list[dict],
+    baselines: np.ndarray,
+    fold: np.ndarray,
+) -> dict:
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    folds = _with_threshold_metrics(folds, y, prob, fold, choice.threshold)
+    aps = np.array([f["average_precision"] for f in folds])
+    return {
+        "oof_average_precision": float(average_precision_score(y, prob)),
+        "oof_roc_auc": float(roc_auc_score(y, prob)),
+        "oof_brier": float(brier_score_loss(y, prob)),
+        "oof_precision": choice.precision,
+        "oof_recall": choice.recall,
+        "oof_f1": choice.f1,
+        "fold_average_precision_mean": float(np.nanmean(aps)),
+        "fold_average_precision_std": float(np.nanstd(aps)),
+        "folds": folds,
+        "fold_spread": _spread(folds),
+        "oof_baseline_average_precision": {
+            name: float(average_precision_score(y, baselines[:, i]))
+            for i, name in enumerate(["cosine", "tfidf", "logreg_cosine_tfidf"])
+        },
+        "n_items": int(len(y)),
+        "n_relevant": int(y.sum()),
+    }
+
+
+FOLD_SPREAD_KEYS = ("average_precision", "roc_auc", "f1", "brier")
+
+
+def _with_threshold_metrics(
+    folds: list[dict], y: np.ndarray, prob: np.ndarray, fold: np.ndarray, threshold: float
+) -> list[dict]:
+    """Add each fold's F1/precision/recall at the final threshold and its Brier score.
+
+    They use the calibrated out-of-fold probabilities, so a fold's figures say how the
+    shipped decision rule did on stories its fold model never saw.
+    """
+    from relevance.model.metrics import item_metrics
+
+    out = []
+    for k, entry in enumerate(folds):
+        m = item_metrics(y[fold == k], prob[fold == k], threshold)
+        extra = {key: m[key] for key in ("precision", "recall", "f1", "brier")}
+        out.append({**entry, **extra, "n_relevant": int(y[fold == k].sum())})
+    return out
+
+
+def _spread(folds: list[dict]) -> dict[str, dict[str, float]]:
+    """Mean, std, min and max over folds of each headline metric (nan-aware)."""
+    out = {}
+    for key in FOLD_SPREAD_KEYS:
+        v = np.array([f[key] for f in folds], dtype=np.float64)
+        v = v[~np.isnan(v)]
+        nan = float("nan")
+        out[key] = {
+            "mean": float(v.mean()) if v.size else nan,
+            "std": float(v.std()) if v.size else nan,
+            "min": float(v.min()) if v.size else nan,
+            "max": float(v.max()) if v.size else nan,
+        }
+    return out

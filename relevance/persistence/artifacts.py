@@ -1,0 +1,171 @@
+"""Save and load a model folder: plain JSON and safetensors only, nothing is unpickled.
+
+The layout and its checks (hashes, paths inside the folder, safe embedder folders) are
+``relevance.persistence.folder``; heads for other backends are
+``relevance.persistence.backends``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from relevance.embed.encoder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from relevance.io.files import sha256_file, write_atomic
+from relevance.model.calibration import Calibrator
+from relevance.model.estimator import RelevanceModel
+from relevance.model.features import FEATURE_NAMES
+from relevance.model.head import LogisticHead
+from relevance.model.lexical import TfidfLexicon
+from relevance.model.threshold import ThresholdChoice
+from relevance.persistence.folder import (
+    CONFIG,
+    HEAD,
+    SCHEMA_VERSION,
+    TFIDF,
+    ModelLoadError,
+    check_embedder_folder,
+    dump_json,
+    inside,
+    library_versions,
+    read_config,
+    verify_files,
+)
+
+
+def save_model(
+    model: RelevanceModel,
+    folder: str | Path,
+    training: dict | None = None,
+    extra: dict | None = None,
+    embedder_ref: str | None = None,
+) -> Path:
+    """Write the model folder. ``embedder_ref`` is the model id or a path inside ``folder``."""
+    model._check_fitted()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    embedder = model.get_embedder()
+    head = {"head": model.head_.to_json(), "calibrator": model.calibrator_.to_json()}
+    write_atomic(folder / HEAD, dump_json(head))
+    write_atomic(folder / TFIDF, dump_json(model.lexicon_.to_json()))
+    files = {name: sha256_file(folder / name) for name in (HEAD, TFIDF)}
+    for rel in (extra or {}).get("files", []):
+        files[rel] = sha256_file(folder / rel)
+    config = {
+        "schema_version": SCHEMA_VERSION,
+        "versions": library_versions(),
+        "embedder": {
+            "model": embedder_ref or embedder.model_id,
+            "sha256": embedder.fingerprint,
+            "max_tokens": embedder.max_tokens,
+            "backend": getattr(embedder, "backend", "torch"),
+        },
+        "features": model.feature_names_,
+        "threshold": model.threshold_,
+        "threshold_choice": model.threshold_choice_.to_json(),
+        "calibration": {
+            "method": model.calibrator_.method,
+            "cv_brier": model.report_.calibration_brier,
+        },
+        "params": {
+            "C": model.C,
+            "n_splits": model.n_splits,
+            "objective": model.objective,
+            "min_precision": model.min_precision,
+            "min_recall": model.min_recall,
+            "calibration": model.calibration,
+            "random_state": model.random_state,
+        },
+        "training_data": training or {},
+        "metrics": model.report_.metrics,
+        "files": files,
+    }
+    for key, value in (extra or {}).items():
+        if key != "files":
+            config[key] = value
+    write_atomic(folder / CONFIG, dump_json(_finite(config)))
+    return folder
+
+
+def _finite(obj: object) -> object:
+    """NaN is not JSON; record undefined metrics as null."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def make_embedder(folder: Path, config: dict) -> Embedder:
+    """The embedder the model was fitted on, from the package or from inside the folder."""
+    spec = config["embedder"]
+    ref = spec["model"]
+    max_tokens = int(spec.get("max_tokens", 256))
+    model = None if ref == DEFAULT_MODEL else inside(folder, ref)
+    if model is not None:
+        check_embedder_folder(folder, model)
+    backend = spec.get("backend", "torch")
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, max_tokens=max_tokens)
+    from relevance.embed.onnx import make_embedder as backend_embedder
+
+    try:
+        return backend_embedder(backend, model, max_tokens=max_tokens)
+    except ValueError as exc:
+        raise ModelLoadError(f"{folder / CONFIG}: {exc}") from None
+
+
+def load_model(
+    folder: str | Path, embedder: Embedder | None = None, backend: str | None = None
+) -> RelevanceModel:
+    """Load and verify a model folder; ``embedder`` overrides the recorded one if identical.
+
+    ``backend`` picks the head fitted on that embedding backend (``backends/NAME/``
+    when it is not the folder's main one) and refuses when the folder has none.
+    """
+    folder = Path(folder)
+    config = read_config(folder)
+    verify_files(folder, config)
+    if backend is not None and backend != config["embedder"].get("backend", "torch"):
+        from relevance.persistence.backends import backend_embedder, backend_folder
+
+        # A backend's head shares the root's weights: its encoder is built from the
+        # root config, whose embedder path is relative to the root folder.
+        sub = backend_folder(folder, config, backend)
+        if embedder is None and config["embedder"]["model"] != DEFAULT_MODEL:
+            check_embedder_folder(folder, inside(folder, config["embedder"]["model"]))
+        return load_model(sub, embedder or backend_embedder(backend, config, folder))
+    if config["features"] != FEATURE_NAMES:
+        raise ModelLoadError(
+            f"{folder / CONFIG}: features {config['features']} differ from this version's "
+            f"{FEATURE_NAMES}"
+        )
+    embedder = embedder or make_embedder(folder, config)
+    if embedder.fingerprint != config["embedder"]["sha256"]:
+        raise ModelLoadError(
+            f"{folder / CONFIG}: the model was fitted on embedder {config['embedder']['model']!r} "
+            f"with weights sha256 {config['embedder']['sha256'][:12]}…, but the embedder given "
+            f"({embedder.model_id}, backend {getattr(embedder, 'backend', 'torch')}) has "
+            f"{embedder.fingerprint[:12]}…; a head is valid only for the embeddings it was "
+            "fitted on (see `relevance add-backend`)"
+        )
+    try:
+        head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
+        model = RelevanceModel(embedder=embedder, **config.get("params", {}))
+        model.head_ = LogisticHead.from_json(head_state["head"])
+        model.calibrator_ = Calibrator.from_json(head_state["calibrator"])
+        model.lexicon_ = TfidfLexicon.from_json(
+            json.loads((folder / TFIDF).read_text(encoding="utf-8"))
+        )
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelLoadError(f"{folder}: malformed head.json or tfidf.json ({exc})") from None
+    try:
+        model.threshold_ = float(config["threshold"])
+        model.threshold_choice_ = ThresholdChoice(**config["threshold_choice"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{folder / CONFIG}: malformed threshold ({exc})") from None
+    model.feature_names_ = list(config["features"])
+    model.config_ = config
+    return model

@@ -1,0 +1,276 @@
+"""Fit a RelevanceModel from labelled feed files and save it as a model folder.
+
+Order matters: every data check runs before any embedding (minutes of work),
+folds are grouped (by story when a meta file gives one, else by feed) so that
+out-of-fold figures say how the model does on stories it has never seen, and
+the folder is written beside ``out`` and swapped in whole, so a failed run
+never leaves half a model. Same data, options and seed give a byte-identical
+folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from relevance.embed.cache import CachedEmbedder, EmbeddingCache
+from relevance.embed.encoder import Embedder, SentenceTransformerEmbedder, embed_feeds
+from relevance.extras import require
+from relevance.io.schema import LABEL
+from relevance.model.estimator import RelevanceModel
+from relevance.persistence.artifacts import read_config, save_model
+from relevance.train.card import write_card
+from relevance.train.checks import DataCheckError, check_evaluation, check_folds, check_training
+from relevance.train.compare import (
+    N_RESAMPLES,
+    PromotionRefused,
+    compare_models,
+    describe,
+    load_for_compare,
+    promote,
+    sibling,
+    summarise,
+    swap_in,
+)
+from relevance.train.data import (
+    Labelled,
+    data_sha256,
+    file_sha256,
+    load_groups,
+    provenance,
+    read_labelled,
+)
+from relevance.train.finetune import (
+    Finetuner,
+    FinetuneSettings,
+    MiniLMFinetuner,
+    check_heldout,
+    heldout_comparison,
+    training_pairs,
+)
+
+__all__ = ["data_sha256", "load_groups", "train"]
+log = logging.getLogger("training")
+EMBEDDER_DIR = "embedder"
+
+
+def _check_params(params: dict) -> None:
+    for name in ("min_precision", "min_recall"):
+        value = params.get(name)
+        if value is not None and not 0 < value <= 1:
+            raise DataCheckError(f"--{name.replace('_', '-')} {value}: expected a share in (0, 1]")
+
+
+def _check_out(out: Path) -> None:
+    """Replace only a model folder (or an empty one): never a folder of something else."""
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / "config.json").is_file())
+    ):
+        raise DataCheckError(
+            f"--out {out}: exists and is not a model folder (no config.json); refusing to "
+            "replace it"
+        )
+
+
+def _command(data: list, meta, group_by, params: dict, finetune: bool, eval_data, compare) -> str:
+    """The command that rebuilds this folder; file names only, so it does not name a machine."""
+    parts = ["relevance train", *(Path(p).name for p in data)]
+    if meta:
+        parts += ["--meta", Path(meta).name]
+    if group_by:
+        parts += ["--group-by", group_by]
+    if params.get("min_precision") is not None:
+        parts += ["--min-precision", str(params["min_precision"])]
+    elif params.get("min_recall") is not None:
+        parts += ["--min-recall", str(params["min_recall"])]
+    if params.get("n_splits", 5) != 5:
+        parts += ["--folds", str(params["n_splits"])]
+    if params.get("C", 1.0) != 1.0:
+        parts += ["--C", str(params["C"])]
+    if finetune:
+        parts.append("--finetune-embedder")
+    if eval_data:
+        parts += ["--eval", *(Path(p).name for p in eval_data)]
+    if compare:
+        parts += ["--compare", str(compare)]
+    return " ".join([*parts, "--seed", str(params.get("random_state", 0)), "--out", "DIR"])
+
+
+def _training_record(data: Labelled, groups: np.ndarray, meta, group_by, paths: list) -> dict:
+    frame = data.frame
+    y = frame[LABEL].to_numpy()
+    return {
+        "files": [f["name"] for f in data.files],
+        "file_details": data.files,
+        "sha256": data_sha256(paths),
+        "n_feeds": int(frame["feed_id"].nunique()),
+        "n_items": int(len(frame)),
+        "n_relevant": int(y.sum()),
+        "relevant_share": float(y.mean()),
+        "group_by": group_by or "feed_id",
+        "n_groups": int(len(np.unique(groups))),
+        "meta": {"name": Path(meta).name, "sha256": file_sha256(meta)} if meta else None,
+        "provenance": provenance(meta, list(dict.fromkeys(frame["feed_id"]))),
+    }
+
+
+def _evaluation(model: RelevanceModel, data: Labelled, seed: int) -> dict:
+    frame = data.frame
+    y = frame[LABEL].to_numpy(dtype=np.int64)
+    p = model.predict_proba(frame)
+    summary = summarise(y, p, frame["feed_id"].to_numpy(), model.threshold_, seed)
+    return {"files": [{"name": f["name"], "sha256": f["sha256"]} for f in data.files], **summary}
+
+
+def train(
+    data: list[str | Path],
+    out: str | Path,
+    meta: str | Path | None = None,
+    group_by: str | None = None,
+    embedder: Embedder | None = None,
+    *,
+    eval_data: list[str | Path] | None = None,
+    finetune: bool = False,
+    finetune_settings: FinetuneSettings | None = None,
+    finetuner: Finetuner | None = None,
+    compare: str | Path | None = None,
+    compare_embedder: Embedder | None = None,
+    promote_model: bool = False,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    **params: object,
+) -> RelevanceModel:
+    """Check, (fine-tune,) fit with grouped cross-validation, evaluate, compare, save.
+
+    Returns the fitted model; ``model.train_info_`` holds the saved config and the
+    comparison and promotion messages. Raises DataCheckError before any embedding
+    work, ObjectiveNotMet when a precision/recall floor is out of reach, and
+    PromotionRefused (after saving ``out``) when ``promote_model`` fails the rule.
+    """
+    out = Path(out)
+    seed = int(params.get("random_state", 0))  # type: ignore[arg-type]
+    n_splits = int(params.get("n_splits", 5))  # type: ignore[arg-type]
+    _check_params(params)
+    if compare is not None and not eval_data:
+        raise DataCheckError("--compare needs --eval DATA: both models are scored on it")
+    if promote_model and compare is None:
+        raise DataCheckError("--promote needs --compare DIR (the folder to replace) and --eval")
+    labelled = read_labelled(list(data))
+    y = check_training(labelled)
+    frame = labelled.frame
+    groups = load_groups(frame, meta, group_by)
+    check_folds(y, groups, n_splits, seed)
+    evaluation = None
+    if eval_data:
+        evaluation = read_labelled(list(eval_data))
+        check_evaluation(evaluation, labelled)
+    if compare is not None:
+        if Path(compare).resolve() == out.resolve():
+            raise DataCheckError(
+                f"--out {out} is the --compare folder: write the new model elsewhere; "
+                "--promote replaces the compared folder when the new model is not worse"
+            )
+        read_config(compare)  # fail now, not after the embedding work
+    if finetune:
+        check_heldout(y, groups, n_splits, seed)
+        if finetuner is None:  # fail now, not after the checks' and the embedding's minutes
+            require("datasets", "train")
+            require("accelerate", "train")
+    _check_out(out)
+    if finetune:
+        finetuner = finetuner or MiniLMFinetuner(
+            embedder.inner if isinstance(embedder, CachedEmbedder) else embedder
+        )
+    else:
+        finetuner = None
+
+    cache = EmbeddingCache(cache_dir) if use_cache else None
+    wrap: Callable[[Embedder], Embedder] = (
+        (lambda e: e if isinstance(e, CachedEmbedder) else CachedEmbedder(e, cache))
+        if cache is not None
+        else (lambda e: e)
+    )
+    inner = embedder or SentenceTransformerEmbedder()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = sibling(out, "staging")
+    staging.mkdir()
+    try:
+        extra: dict = {
+            "command": _command(list(data), meta, group_by, params, finetune, eval_data, compare)
+        }
+        model_embedder, embedder_ref = wrap(inner), None
+        if finetuner is not None:
+            settings = finetune_settings or FinetuneSettings(seed=seed)
+            if cache is not None:
+                # A vector differs in the 7th decimal with the batch it was encoded in. Encode
+                # the whole table once, as a frozen run does, so the held-out figures do not
+                # depend on which run filled the cache.
+                embed_feeds(frame, wrap(inner))
+            heldout = heldout_comparison(
+                frame, groups, wrap(inner), finetuner, settings, dict(params), wrap
+            )
+            anchors, positives = training_pairs(frame)
+            log.info("fine-tuning the embedder on %d pairs of all training feeds", len(anchors))
+            finetuner.tune(anchors, positives, staging / EMBEDDER_DIR, settings)
+            model_embedder = wrap(finetuner.load(staging / EMBEDDER_DIR))
+            embedder_ref = EMBEDDER_DIR
+            extra["files"] = sorted(
+                p.relative_to(staging).as_posix()
+                for p in (staging / EMBEDDER_DIR).rglob("*")
+                if p.is_file()
+            )
+            extra["finetune"] = {
+                "base_model": finetuner.base_id,
+                "base_sha256": inner.fingerprint,
+                "settings": settings.to_json(),
+                "loss": "MultipleNegativesRankingLoss (in-batch negatives, no text twice a batch)",
+                "n_pairs": len(anchors),
+                "weights_dtype": "float16",
+                "heldout": heldout,
+            }
+        log.info(
+            "fitting: %d feeds, %d items, %d folds grouped by %s",
+            frame["feed_id"].nunique(),
+            len(frame),
+            n_splits,
+            group_by or "feed_id",
+        )
+        model = RelevanceModel(embedder=model_embedder, **params).fit(frame, groups)
+        metrics = model.report_.metrics
+        metrics["oof"] = summarise(
+            y, model.report_.oof_probability, frame["feed_id"].to_numpy(), model.threshold_, seed
+        )
+        metrics["bootstrap_resamples"] = N_RESAMPLES
+        comparison = None
+        if evaluation is not None:
+            extra["evaluation"] = _evaluation(model, evaluation, seed)
+        if compare is not None and evaluation is not None:
+            old = load_for_compare(compare, compare_embedder, wrap)
+            comparison = compare_models(model, old, compare, evaluation.frame, seed)
+            extra["comparison"] = comparison
+        training = _training_record(labelled, groups, meta, group_by, list(data))
+        save_model(model, staging, training=training, extra=extra, embedder_ref=embedder_ref)
+        write_card(staging)
+        swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if cache is not None:
+            cache.close()
+    # The returned model must not hold the closed cache nor the staging path.
+    model.embedder = finetuner.load(out / EMBEDDER_DIR) if finetuner is not None else inner
+    info: dict = {"out": str(out), "config": read_config(out), "comparison": None}
+    model.train_info_ = info
+    if comparison is not None:
+        info["comparison"] = describe(comparison)
+        if promote_model:
+            if not comparison["not_worse"]:
+                raise PromotionRefused(
+                    f"promotion refused: {info['comparison']}; {comparison['rule']}. "
+                    f"{compare} is unchanged; the new model is in {out}"
+                )
+            info["promotion"] = promote(out, compare)
+    return model
