@@ -90,7 +90,7 @@ def unpack(batch: pd.DataFrame) -> pd.DataFrame:
     for col in ITEM_COLUMNS:
         flat = [x for values in batch[col] for x in values]
         out[col] = np.array(flat, dtype=object)
-    frame = pd.DataFrame(out)
+    frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()})
     label = frame.pop(LABEL)
     frame = frame[LONG_COLUMNS]
     if label.notna().any():
@@ -173,6 +173,21 @@ class FeedScorer:
         if LABEL not in scored.columns:  # one schema for every block
             scored[LABEL] = pd.array([None] * len(scored), dtype="Int64")
         return scored
+
+
+def _input_error(exc: BaseException) -> InputError | None:
+    """The InputError behind an exception Ray wrapped (a read task's), if there is one."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, InputError) and type(e).__module__.startswith("relevance."):
+            return e  # not Ray's wrapper, which subclasses the error it carries
+        todo += [e.__cause__, e.__context__, getattr(e, "cause", None)]
+    return None
 
 
 def score_ray(
@@ -261,10 +276,15 @@ def score_ray(
                 bar.update(n)
         sink.commit()
         sink.finish()
-    except InputError:
+    except Exception as exc:
+        bad = _input_error(exc)
+        if bad is None:
+            raise
         if isinstance(sink, FileSink):
             sink.discard()
-        raise
+        if bad is exc:
+            raise
+        raise bad from None  # the reader's own error, as the local engine raises it
     finally:
         sink.close()
         if started:

@@ -18,3 +18,7 @@ class InputError(ValueError):
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"{source}:{where}: field {field!r}: got {shown}, expected {expected}")
+
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its parts, so it survives pickling (Ray sends it between processes)."""
+        return (InputError, (self.source, self.where, self.field, self.value, self.expected))

@@ -68,7 +68,7 @@ def read_blocks(src: Source, rd: Reading, block_rows: int) -> Iterator[pd.DataFr
     if not rd.accept(feed_id):
         rd.rejects(duplicate(source, "-", feed_id), "feed", unit, None, feed_id)
         return
-    frame = pd.DataFrame(rows, columns=LONG_COLUMNS)
+    frame = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in LONG_COLUMNS})
     frame[UNIT] = np.full(len(frame), unit, dtype=np.int64)
     lines = {f"{i}": item.line for i, item in enumerate(page.items, start=1)}
     frame[POS] = np.array([lines[i] for i in frame["item_id"]], dtype=np.int64)

@@ -170,7 +170,7 @@ class _Feeds:
             self.out[POS].append(int(self.pos[r]))
 
     def frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame({c: np.array(self.out[c], dtype=object) for c in LONG_COLUMNS})
+        frame = pd.DataFrame({c: pd.Series(self.out[c], dtype=object) for c in LONG_COLUMNS})
         if self.has_label:
             frame[LABEL] = pd.array(self.out[LABEL], dtype="Int64")
         frame[UNIT] = np.asarray(self.out[UNIT], dtype=np.int64)
