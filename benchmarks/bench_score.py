@@ -149,9 +149,9 @@ def throughput(corpus: Path, work: Path) -> dict:
     cache = work / "cache-cold"
     shutil.rmtree(cache, ignore_errors=True)
     model = prepare_model(MODEL, cache_dir=cache)
-    inner = model.embedder.inner
+    inner = model.embedder_.inner
     dry = DryRun(inner)
-    model.embedder = cached(dry, work / "cache-dry", in_memory=20_000)
+    model.embedder_ = cached(dry, work / "cache-dry", in_memory=20_000)
     score_files(model, [corpus], work / "dry.jsonl", progress=False)
     shutil.rmtree(work / "cache-dry")
     start = time.perf_counter()
@@ -159,7 +159,7 @@ def throughput(corpus: Path, work: Path) -> dict:
     load = time.perf_counter() - start
     bare_before = bare_encode(inner, dry.texts)
     recorder = Recorder(inner)
-    model.embedder = cached(recorder, cache, in_memory=20_000)
+    model.embedder_ = cached(recorder, cache, in_memory=20_000)
     cpu = time.process_time()
     cold = score_files(model, [corpus], work / "cold.jsonl", progress=False)
     cold_cpu = time.process_time() - cpu
@@ -180,7 +180,7 @@ def throughput(corpus: Path, work: Path) -> dict:
         "bare_runs": (bare_before[0], bare_after[0]),
         "cold_cpu_s": cold_cpu,
         "bare_cpu_s": min(bare_before[1], bare_after[1]),
-        "warm_loaded_encoder": warm_model.embedder.inner._model is not None,
+        "warm_loaded_encoder": warm_model.embedder_.inner._model is not None,
         "same_output": same,
     }
 
@@ -237,7 +237,7 @@ def backends(texts: list[str], cache_dir: Path) -> dict:
         speed = len(texts) / (time.perf_counter() - start)
         model = RelevanceModel(embedder=cached(embedder, cache_dir), random_state=0)
         model.fit(train, groups=stories[~test])
-        ap = float(average_precision_score(y, model.predict_proba(held)))
+        ap = float(average_precision_score(y, model.predict_proba(held)[:, 1]))
         out[name] = {"texts_per_s": speed, "held_out_ap": ap}
     return out
 

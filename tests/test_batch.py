@@ -203,5 +203,5 @@ def test_progress_bar_on_stderr(tmp_path, fake_folder, inputs, capsys):
 def test_score_frame_is_model_score(fitted_fake_model):
     model, frame = fitted_fake_model
     np.testing.assert_allclose(
-        score_frame(frame, model)["probability"], model.score(frame)["probability"]
+        score_frame(frame, model)["probability"], model.score_frame(frame)["probability"]
     )

@@ -140,9 +140,9 @@ def test_compare_with_another_embedder_embeds_again(setup, fitted_fake_model):
     other = RelevanceModel(embedder=FakeEmbedder(salt="x"), n_splits=3).fit(train)
     model = load_model(setup["model"], embedder=FakeEmbedder())
     frame = read_inputs([setup["data"]])
-    before = other.embedder.calls
+    before = other.embedder_.calls
     result = evaluate(frame, model, compare=other, n_resamples=N_BOOT)
-    assert other.embedder.calls == before + 1
+    assert other.embedder_.calls == before + 1
     assert not np.allclose(result.scores["model"], result.scores["compare"])
     delta = result.metrics["systems"]["compare"]["delta_average_precision"]
     ap = {k: result.metrics["systems"][k]["average_precision"] for k in ("model", "compare")}

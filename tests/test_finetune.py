@@ -72,10 +72,12 @@ def test_finetune_smoke_layout_fp16_hashes_and_reload(tmp_path):
     assert "## Did fine-tuning help?" in (out / "README.md").read_text()
 
     loaded = load_model(out)  # resolves "embedder" inside the folder, verifies every hash
-    assert loaded.embedder.fingerprint == config["embedder"]["sha256"]
-    assert model.embedder.fingerprint == config["embedder"]["sha256"]  # the stored copy
+    assert loaded.embedder_.fingerprint == config["embedder"]["sha256"]
+    assert model.embedder_.fingerprint == config["embedder"]["sha256"]  # the stored copy
     frame = read_inputs([path])
-    assert (loaded.score(frame)["probability"] == model.score(frame)["probability"]).all()
+    assert (
+        loaded.score_frame(frame)["probability"] == model.score_frame(frame)["probability"]
+    ).all()
 
     weights = out / "embedder" / "model.safetensors"
     data = bytearray(weights.read_bytes())

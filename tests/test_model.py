@@ -21,7 +21,7 @@ def test_fit_sets_fitted_attributes_and_learns(fitted_fake_model):
 def test_score_columns_ranks_and_threshold(fitted_fake_model):
     model, frame = fitted_fake_model
     new = feeds_frame(n_feeds=6, n_items=8, seed=7).drop(columns=["label"])
-    out = model.score(new)
+    out = model.score_frame(new)
     assert list(out.columns) == SCORE_COLUMNS
     assert out["probability"].between(0, 1).all()
     assert (out["relevant"] == (out["probability"] >= model.threshold_)).all()
@@ -35,7 +35,7 @@ def test_score_columns_ranks_and_threshold(fitted_fake_model):
 
 def test_unfitted_model_refuses_to_score():
     with pytest.raises(NotFittedError):
-        RelevanceModel(embedder=FakeEmbedder()).score(feeds_frame(2, 3))
+        RelevanceModel(embedder=FakeEmbedder()).score_frame(feeds_frame(2, 3))
 
 
 def test_one_class_training_data_is_refused():
@@ -48,7 +48,7 @@ def test_one_class_training_data_is_refused():
 def test_groups_keep_a_story_in_one_fold():
     frame = feeds_frame(12, 4)
     groups = (frame["feed_id"].str[-3:].astype(int) % 4).to_numpy()
-    model = RelevanceModel(embedder=FakeEmbedder(), n_splits=4).fit(frame, groups)
+    model = RelevanceModel(embedder=FakeEmbedder(), n_splits=4).fit(frame, groups=groups)
     fold = model.report_.fold
     for g in np.unique(groups):
         assert len(np.unique(fold[groups == g])) == 1
@@ -58,7 +58,7 @@ def test_save_load_round_trip_gives_identical_scores(fitted_fake_model, tmp_path
     model, frame = fitted_fake_model
     save_model(model, tmp_path / "m", training={"sha256": "x"})
     loaded = load_model(tmp_path / "m", embedder=FakeEmbedder())
-    a, b = model.score(frame), loaded.score(frame)
+    a, b = model.score_frame(frame), loaded.score_frame(frame)
     assert a.equals(b)
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     for key in ("schema_version", "versions", "embedder", "features", "threshold", "metrics"):
@@ -112,3 +112,60 @@ def test_config_path_outside_folder_is_refused(saved):
 def test_not_a_folder(tmp_path):
     with pytest.raises(ModelLoadError, match="no such directory"):
         load_model(tmp_path / "nope", embedder=FakeEmbedder())
+
+
+# -- scikit-learn conformance ------------------------------------------------------------
+
+
+def test_clone_get_params_and_set_params():
+    from sklearn.base import clone
+
+    model = RelevanceModel(embedder=FakeEmbedder(), C=0.5, n_splits=3, objective="f1")
+    params = model.get_params()
+    assert params["C"] == 0.5 and params["n_splits"] == 3 and "embedder" in params
+    copy = clone(model)
+    assert copy is not model and copy.get_params()["C"] == 0.5
+    assert model.set_params(C=2.0) is model and model.C == 2.0
+
+
+def test_an_invalid_parameter_fails_before_any_embedding():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    fake = FakeEmbedder()
+    for bad in ({"objective": "accuracy"}, {"n_splits": 1}, {"C": -1.0}, {"min_recall": 2.0}):
+        with pytest.raises(InvalidParameterError):
+            RelevanceModel(embedder=fake, **bad).fit(feeds_frame(6, 4))
+    with pytest.raises(InvalidParameterError, match="needs min_precision"):
+        RelevanceModel(embedder=fake, objective="min_precision").fit(feeds_frame(6, 4))
+    assert fake.calls == 0
+
+
+def test_fit_never_replaces_the_embedder_parameter(fitted_fake_model):
+    model = RelevanceModel(n_splits=3)
+    frame = feeds_frame(9, 4)
+    fake = FakeEmbedder()
+    model.set_params(embedder=fake).fit(frame)
+    assert model.embedder is fake and model.embedder_ is fake
+    unset = RelevanceModel(n_splits=3)
+    assert unset.get_params()["embedder"] is None  # resolved only into embedder_, at fit
+
+
+def test_predict_proba_is_n_by_classes_and_predict_uses_the_threshold(fitted_fake_model):
+    from sklearn.utils.validation import check_is_fitted
+
+    model, frame = fitted_fake_model
+    check_is_fitted(model)
+    proba = model.predict_proba(frame)
+    assert proba.shape == (len(frame), 2) and list(model.classes_) == [0, 1]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (model.predict(frame) == (proba[:, 1] >= model.threshold_)).all()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(RelevanceModel(embedder=FakeEmbedder()))
+
+
+def test_labels_may_be_passed_as_y():
+    frame = feeds_frame(9, 4)
+    y = frame.pop("label").to_numpy()
+    a = RelevanceModel(embedder=FakeEmbedder(), n_splits=3).fit(frame, y)
+    b = RelevanceModel(embedder=FakeEmbedder(), n_splits=3).fit(frame.assign(label=y))
+    assert a.threshold_ == b.threshold_

@@ -169,7 +169,7 @@ def test_a_pickle_in_the_folder_is_never_opened(saved, fitted_fake_model, monkey
     for name in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, name, never)
     model = load_model(saved, embedder=FakeEmbedder())
-    model.score(fitted_fake_model[1].head(8))
+    model.score_frame(fitted_fake_model[1].head(8))
     assert not marker.exists()
     assert any(p.endswith("head.json") for p in opened)  # the spy sees what is read
     assert not [p for p in opened if p.endswith(".pkl")]

@@ -227,7 +227,7 @@ def test_fine_tune_flow_with_a_fake_finetuner(data):
     assert "## Did fine-tuning help? (stories held out)" in card and "**Optimistic:**" in card
     tuned = tuner.load(folder / "embedder")
     assert config["embedder"]["sha256"] == tuned.fingerprint
-    assert model.embedder.fingerprint == tuned.fingerprint
+    assert model.embedder_.fingerprint == tuned.fingerprint
     load_model(folder, embedder=tuned)
     _fit(data, data["root"] / "b", finetuner=FakeFinetuner(), **kw)
     assert folder_bytes(folder) == folder_bytes(data["root"] / "b")

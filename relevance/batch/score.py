@@ -29,8 +29,8 @@ def score_frame(frame: pd.DataFrame, model: RelevanceModel) -> pd.DataFrame:
     check_frame(frame)
     if not len(frame):
         return model.assemble(frame, pd.Series([], dtype=float).to_numpy())
-    emb = embed_feeds(frame, model.get_embedder())
-    return model.assemble(frame, model.predict_proba_embedded(frame, emb))
+    emb = embed_feeds(frame, model.embedder_)
+    return model.assemble(frame, model.relevance_embedded(frame, emb))
 
 
 def prepare_model(
@@ -47,17 +47,17 @@ def prepare_model(
     from relevance.persistence.artifacts import load_model
 
     model = load_model(model_dir, embedder=embedder, backend=backend)  # type: ignore[arg-type]
-    inner = model.get_embedder()
+    inner = model.embedder_
     if cache_dir is not None and hasattr(inner, "cache_dir"):
         inner.cache_dir = Path(cache_dir)  # the onnx export lives in the cache folder too
     if use_cache:
-        model.embedder = cached(inner, cache_dir, in_memory=SCORING_LRU)
+        model.embedder_ = cached(inner, cache_dir, in_memory=SCORING_LRU)
     return model
 
 
 def cache_stats(model: RelevanceModel) -> tuple[int | None, float | None]:
     """(texts actually encoded, cache hit rate), when the model's embedder is cached."""
-    emb = model.embedder
+    emb = model.embedder_
     if isinstance(emb, CachedEmbedder):
         return emb.encoded, emb.hit_rate
     return None, None

@@ -55,7 +55,7 @@ def model_key(model: RelevanceModel) -> str:
         "head": model.head_.to_json(),
         "calibrator": model.calibrator_.to_json(),
         "threshold": model.threshold_,
-        "embedder": model.get_embedder().fingerprint,
+        "embedder": model.embedder_.fingerprint,
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -314,7 +314,7 @@ def worst_errors(
 def _model_info(model: RelevanceModel, label: str | None, data_sha: str) -> dict[str, Any]:
     config = getattr(model, "config_", {}) or {}
     trained_on = (config.get("training_data") or {}).get("sha256")
-    emb = model.get_embedder()
+    emb = model.embedder_
     return {
         "path": label,
         "embedder": emb.model_id,
@@ -363,15 +363,15 @@ def evaluate(
         bar.set_postfix_str(what, refresh=False)
 
     step(f"embedding {len(frame):,} items")
-    emb = embed_feeds(frame, _Progressive(model.get_embedder(), disable))
+    emb = embed_feeds(frame, _Progressive(model.embedder_, disable))
     bar.update()
-    scores = {"model": model.predict_proba_embedded(frame, emb)}
+    scores = {"model": model.relevance_embedded(frame, emb)}
     thresholds = {"model": float(model.threshold_)}
     if compare is not None:
         step("scoring the compared model")
-        same = _same_embedder(model.get_embedder(), compare.get_embedder())
-        emb_c = emb if same else embed_feeds(frame, _Progressive(compare.get_embedder(), disable))
-        scores["compare"] = compare.predict_proba_embedded(frame, emb_c)
+        same = _same_embedder(model.embedder_, compare.embedder_)
+        emb_c = emb if same else embed_feeds(frame, _Progressive(compare.embedder_, disable))
+        scores["compare"] = compare.relevance_embedded(frame, emb_c)
         thresholds["compare"] = float(compare.threshold_)
         bar.update()
     step("baselines")

@@ -1,17 +1,29 @@
 """RelevanceModel: embeddings + features -> calibrated probability -> threshold -> rank.
 
-sklearn-shaped: ``__init__`` stores parameters, ``fit`` sets the fitted
-attributes (``head_``, ``calibrator_``, ``lexicon_``, ``threshold_``) and
-returns self. Training embeds every text once and fits on arrays.
+A scikit-learn estimator: ``__init__`` stores parameters, ``fit`` validates them, sets
+the fitted attributes (``embedder_``, ``head_``, ``calibrator_``, ``lexicon_``,
+``threshold_``, ``classes_``) and returns self. Training embeds every text once and
+fits on arrays. Ranking a table is ``score_frame`` (``score`` is scikit-learn's name
+for a metric).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GroupKFold
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
+from sklearn.utils.validation import check_is_fitted
 
 from relevance.embed.encoder import (
     Embedder,
@@ -21,18 +33,16 @@ from relevance.embed.encoder import (
 )
 from relevance.io.schema import LABEL, check_frame
 from relevance.io.text import item_text
-from relevance.model.calibration import Calibrator, choose_calibration
+from relevance.model.calibration import METHODS, Calibrator, choose_calibration, cross_fit
 from relevance.model.features import FEATURE_NAMES, compute_features
 from relevance.model.head import LogisticHead
 from relevance.model.lexical import TfidfLexicon
 from relevance.model.rank import rank_within_feed
-from relevance.model.threshold import ThresholdChoice, choose_threshold
+from relevance.model.threshold import OBJECTIVES, ThresholdChoice, choose_threshold
+
+__all__ = ["SCORE_COLUMNS", "NotFittedError", "RelevanceModel"]
 
 SCORE_COLUMNS = ["feed_id", "item_id", "title", "probability", "relevant", "rank"]
-
-
-class NotFittedError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -58,8 +68,25 @@ def frame_texts(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     return articles, items
 
 
-class RelevanceModel:
-    """Scores recommended items against their feed's main article."""
+class RelevanceModel(BaseEstimator):
+    """Scores recommended items against their feed's main article.
+
+    A scikit-learn estimator: ``__init__`` only stores the parameters, ``fit`` validates
+    them before any work and sets the ``_``-suffixed attributes (the encoder actually used
+    is ``embedder_``; the ``embedder`` parameter is never replaced), and ``clone``,
+    ``get_params`` and ``set_params`` work. ``X`` is a long-format table of whole feeds.
+    """
+
+    _parameter_constraints: dict = {
+        "embedder": [HasMethods(["encode", "count_tokens"]), None],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "n_splits": [Interval(Integral, 2, None, closed="left")],
+        "objective": [StrOptions(set(OBJECTIVES))],
+        "min_precision": [Interval(Real, 0, 1, closed="right"), None],
+        "min_recall": [Interval(Real, 0, 1, closed="right"), None],
+        "calibration": [StrOptions({"auto", *METHODS})],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -83,21 +110,34 @@ class RelevanceModel:
 
     # -- fitting -----------------------------------------------------------------
 
-    def get_embedder(self) -> Embedder:
-        if self.embedder is None:
-            self.embedder = SentenceTransformerEmbedder()
-        return self.embedder
+    def _check_params(self) -> None:
+        """The constraints, and the floor an objective needs: checked before any embedding."""
+        self._validate_params()
+        for objective in ("min_precision", "min_recall"):
+            if self.objective == objective and getattr(self, objective) is None:
+                raise InvalidParameterError(f"objective {objective!r} needs {objective} set")
 
-    def fit(self, frame: pd.DataFrame, groups: np.ndarray | None = None) -> RelevanceModel:
-        """Fit on a labelled long-format table; ``groups`` keep a story inside one fold."""
-        check_frame(frame, need_label=True)
-        emb = embed_feeds(frame, self.get_embedder())
-        return self.fit_embedded(frame, emb, groups)
+    def fit(
+        self, X: pd.DataFrame, y: np.ndarray | None = None, groups: np.ndarray | None = None
+    ) -> RelevanceModel:
+        """Fit on a long-format table; labels from ``y`` or its ``label`` column.
+
+        ``groups`` keep a story inside one fold (default: the feed).
+        """
+        self._check_params()
+        frame = _with_labels(X, y)
+        embedder = self.embedder if self.embedder is not None else SentenceTransformerEmbedder()
+        return self.fit_embedded(frame, embed_feeds(frame, embedder), groups, embedder)
 
     def fit_embedded(
-        self, frame: pd.DataFrame, emb: FeedEmbeddings, groups: np.ndarray | None = None
+        self,
+        frame: pd.DataFrame,
+        emb: FeedEmbeddings,
+        groups: np.ndarray | None = None,
+        embedder: Embedder | None = None,
     ) -> RelevanceModel:
         """Fit on precomputed embeddings (the arrays step of ``fit``)."""
+        self._check_params()
         y = frame[LABEL].to_numpy(dtype=np.int64)
         if len(np.unique(y)) < 2:
             raise ValueError("training data has one class only; need relevant and off-topic items")
@@ -117,7 +157,7 @@ class RelevanceModel:
         baselines = np.empty((len(y), 3))
         splitter = GroupKFold(n_splits=self.n_splits, shuffle=True, random_state=self.random_state)
         for k, (train, test) in enumerate(splitter.split(items, y, groups)):
-            X = self._features(emb, articles, items, _fit_lexicon(frame.iloc[train]))
+            X = _features(emb, articles, items, _fit_lexicon(frame.iloc[train]))
             head = LogisticHead(C=self.C).fit(X[train], y[train])
             logit[test] = head.decision_function(X[test])
             fold[test] = k
@@ -126,12 +166,14 @@ class RelevanceModel:
         method, briers, oof_prob = self._calibrate(logit, y, groups)
         choice = choose_threshold(y, oof_prob, self.objective, self.min_precision, self.min_recall)
         self.lexicon_ = _fit_lexicon(frame)
-        X = self._features(emb, articles, items, self.lexicon_)
+        X = _features(emb, articles, items, self.lexicon_)
         self.head_ = LogisticHead(C=self.C).fit(X, y)
         self.calibrator_ = Calibrator(method).fit(logit, y)
         self.threshold_ = choice.threshold
         self.threshold_choice_ = choice
         self.feature_names_ = list(FEATURE_NAMES)
+        self.classes_ = np.array([0, 1])
+        self.embedder_ = embedder if embedder is not None else self.embedder
         self.report_ = FitReport(
             oof_probability=oof_prob,
             oof_logit=logit,
@@ -146,42 +188,50 @@ class RelevanceModel:
     ) -> tuple[str, dict[str, float], np.ndarray]:
         method, briers, prob = choose_calibration(logit, y, groups)
         if self.calibration != "auto" and self.calibration != method:
-            from relevance.model.calibration import cross_fit
-
             method = self.calibration
             prob = cross_fit(method, logit, y, groups)
         return method, briers, prob
 
-    @staticmethod
-    def _features(
-        emb: FeedEmbeddings, articles: list[str], items: list[str], lexicon: TfidfLexicon
-    ) -> np.ndarray:
-        lexical = lexicon.cosine(articles, items, emb.item_feed)
-        return compute_features(emb, lexical)
-
     # -- scoring -----------------------------------------------------------------
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "head_"):
-            raise NotFittedError("RelevanceModel is not fitted; call fit() or load a model folder")
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "head_")
 
-    def predict_proba_embedded(self, frame: pd.DataFrame, emb: FeedEmbeddings) -> np.ndarray:
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, msg="RelevanceModel is not fitted; call fit() or load a model folder")
+
+    def _encoder(self) -> Embedder:
+        """The fitted encoder (a loaded model's, behind the cache when scoring)."""
+        self._check_fitted()
+        return self.embedder_
+
+    def relevance_embedded(self, frame: pd.DataFrame, emb: FeedEmbeddings) -> np.ndarray:
+        """Calibrated probability of the relevant class per row, from precomputed embeddings."""
         self._check_fitted()
         articles, items = frame_texts(frame)
-        X = self._features(emb, articles, items, self.lexicon_)
+        X = _features(emb, articles, items, self.lexicon_)
         return self.calibrator_.predict(self.head_.decision_function(X))
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+    def relevance(self, X: pd.DataFrame) -> np.ndarray:
         """Probability that each row's item is on the topic of its feed's article."""
         self._check_fitted()
-        check_frame(frame)
-        if not len(frame):
+        check_frame(X)
+        if not len(X):
             return np.zeros(0)
-        return self.predict_proba_embedded(frame, embed_feeds(frame, self.get_embedder()))
+        return self.relevance_embedded(X, embed_feeds(X, self._encoder()))
 
-    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """``(n_samples, 2)``: off-topic and relevant probability, in the order of ``classes_``."""
+        p = self.relevance(X)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where the item is kept (its probability reaches the trained threshold), else 0."""
+        return (self.relevance(X) >= self.threshold_).astype(np.int64)
+
+    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The ranked, thresholded table: one row per item, in input order."""
-        return self.assemble(frame, self.predict_proba(frame))
+        return self.assemble(frame, self.relevance(frame))
 
     def assemble(self, frame: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
         self._check_fitted()
@@ -199,6 +249,23 @@ class RelevanceModel:
         if LABEL in frame.columns:
             out[LABEL] = frame[LABEL].to_numpy()
         return out
+
+
+def _with_labels(X: pd.DataFrame, y: np.ndarray | None) -> pd.DataFrame:
+    """The table with its labels checked; ``y``, when given, replaces the label column."""
+    if y is not None:
+        y = np.asarray(y)
+        if len(y) != len(X):
+            raise ValueError(f"y has {len(y)} labels for {len(X)} rows")
+        X = X.assign(**{LABEL: y})
+    check_frame(X, need_label=True)
+    return X
+
+
+def _features(
+    emb: FeedEmbeddings, articles: list[str], items: list[str], lexicon: TfidfLexicon
+) -> np.ndarray:
+    return compute_features(emb, lexicon.cosine(articles, items, emb.item_feed))
 
 
 def _fit_lexicon(frame: pd.DataFrame) -> TfidfLexicon:

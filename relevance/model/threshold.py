@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+#: What a threshold can be chosen for.
+OBJECTIVES = ("f1", "min_precision", "min_recall")
+
 
 class ObjectiveNotMet(ValueError):
     """The requested precision or recall floor is out of reach on this data."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from relevance.embed.encoder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from relevance.io.files import sha256_file, write_atomic
 from relevance.model.calibration import Calibrator
@@ -44,7 +46,7 @@ def save_model(
     model._check_fitted()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    embedder = model.get_embedder()
+    embedder = model.embedder_
     head = {"head": model.head_.to_json(), "calibrator": model.calibrator_.to_json()}
     write_atomic(folder / HEAD, dump_json(head))
     write_atomic(folder / TFIDF, dump_json(model.lexicon_.to_json()))
@@ -154,6 +156,8 @@ def load_model(
     try:
         head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
         model = RelevanceModel(embedder=embedder, **config.get("params", {}))
+        model.embedder_ = embedder
+        model.classes_ = np.array([0, 1])
         model.head_ = LogisticHead.from_json(head_state["head"])
         model.calibrator_ = Calibrator.from_json(head_state["calibrator"])
         model.lexicon_ = TfidfLexicon.from_json(

@@ -84,7 +84,7 @@ def compare_models(
     """Both models on the same labelled table; paired bootstrap of the AP difference."""
     y = frame[LABEL].to_numpy(dtype=np.int64)
     feed = frame["feed_id"].to_numpy()
-    p_new, p_old = new.predict_proba(frame), old.predict_proba(frame)
+    p_new, p_old = new.relevance(frame), old.relevance(frame)
     delta = paired_bootstrap_delta(y, p_new, p_old, feed, "average_precision", N_RESAMPLES, seed)
     lo = delta["ci95"][0]
     return {

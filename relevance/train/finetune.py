@@ -246,8 +246,8 @@ def heldout_comparison(
         tuned_sha = tuned.fingerprint
         scores, systems = {}, {}
         for name, embedder in (("frozen", frozen), ("finetuned", wrap(tuned))):
-            model = RelevanceModel(embedder=embedder, **params).fit(train, groups[~held])
-            scores[name] = model.predict_proba(test)
+            model = RelevanceModel(embedder=embedder, **params).fit(train, groups=groups[~held])
+            scores[name] = model.relevance(test)
             systems[name] = summarise(y, scores[name], feed, model.threshold_, seed)
     delta = paired_bootstrap_delta(
         y, scores["finetuned"], scores["frozen"], feed, "average_precision", seed=seed

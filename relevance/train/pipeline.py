@@ -121,7 +121,7 @@ def _training_record(data: Labelled, groups: np.ndarray, meta, group_by, paths: 
 def _evaluation(model: RelevanceModel, data: Labelled, seed: int) -> dict:
     frame = data.frame
     y = frame[LABEL].to_numpy(dtype=np.int64)
-    p = model.predict_proba(frame)
+    p = model.relevance(frame)
     summary = summarise(y, p, frame["feed_id"].to_numpy(), model.threshold_, seed)
     return {"files": [{"name": f["name"], "sha256": f["sha256"]} for f in data.files], **summary}
 
@@ -239,7 +239,7 @@ def train(
             n_splits,
             group_by or "feed_id",
         )
-        model = RelevanceModel(embedder=model_embedder, **params).fit(frame, groups)
+        model = RelevanceModel(embedder=model_embedder, **params).fit(frame, groups=groups)
         metrics = model.report_.metrics
         metrics["oof"] = summarise(
             y, model.report_.oof_probability, frame["feed_id"].to_numpy(), model.threshold_, seed
@@ -261,7 +261,7 @@ def train(
         if cache is not None:
             cache.close()
     # The returned model must not hold the closed cache nor the staging path.
-    model.embedder = finetuner.load(out / EMBEDDER_DIR) if finetuner is not None else inner
+    model.embedder_ = finetuner.load(out / EMBEDDER_DIR) if finetuner is not None else inner
     info: dict = {"out": str(out), "config": read_config(out), "comparison": None}
     model.train_info_ = info
     if comparison is not None:
