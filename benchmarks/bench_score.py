@@ -152,7 +152,7 @@ def throughput(corpus: Path, work: Path) -> dict:
     inner = model.embedder_.inner
     dry = DryRun(inner)
     model.embedder_ = cached(dry, work / "cache-dry", in_memory=20_000)
-    score_files(model, [corpus], work / "dry.jsonl", progress=False)
+    score_files(model, [corpus], work / "dry.jsonl", progress=None)
     shutil.rmtree(work / "cache-dry")
     start = time.perf_counter()
     _ = inner.model  # load the weights now: the cold figures are steady-state throughput
@@ -161,11 +161,11 @@ def throughput(corpus: Path, work: Path) -> dict:
     recorder = Recorder(inner)
     model.embedder_ = cached(recorder, cache, in_memory=20_000)
     cpu = time.process_time()
-    cold = score_files(model, [corpus], work / "cold.jsonl", progress=False)
+    cold = score_files(model, [corpus], work / "cold.jsonl", progress=None)
     cold_cpu = time.process_time() - cpu
     bare_after = bare_encode(inner, recorder.texts)
     warm_model = prepare_model(MODEL, cache_dir=cache)
-    warm = score_files(warm_model, [corpus], work / "warm.jsonl", progress=False)
+    warm = score_files(warm_model, [corpus], work / "warm.jsonl", progress=None)
     same = (work / "cold.jsonl").read_bytes() == (work / "warm.jsonl").read_bytes()
     return {
         "model_load_s": load,
@@ -194,7 +194,7 @@ def peak_rss(corpus: Path, cache: Path, out: Path) -> tuple[float, float]:
         "from relevance.batch import prepare_model, score_files\n"
         f"m = prepare_model({str(MODEL)!r}, cache_dir={str(cache)!r})\n"
         "t = time.perf_counter()\n"
-        f"s = score_files(m, [{str(corpus)!r}], {str(out)!r}, progress=False)\n"
+        f"s = score_files(m, [{str(corpus)!r}], {str(out)!r}, progress=None)\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         "print(hwm, time.perf_counter() - t, s.encoded)\n"
     )

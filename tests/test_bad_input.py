@@ -35,7 +35,7 @@ def folder(tmp_path_factory, fitted_fake_model):
 
 def _score(folder: Path, paths: list[Path], out: Path, **kw):
     model, _ = load_fake(folder, use_cache=False)
-    return score_files(model, paths, out, progress=False, **kw)
+    return score_files(model, paths, out, progress=None, **kw)
 
 
 def _rows(path: Path) -> pd.DataFrame:
@@ -198,7 +198,7 @@ def test_a_10_mb_article_body_is_scored_in_full(folder, tmp_path, suffix):
     encode = inner.encode
     inner.encode = lambda texts: (seen.extend(texts), encode(texts))[1]  # type: ignore[method-assign]
     out = tmp_path / "big.jsonl"
-    assert score_files(model, [path], out, progress=False).feeds == 2
+    assert score_files(model, [path], out, progress=None).feeds == 2
     assert "Final stocks sentence here." in seen  # the end of the body was embedded: no cap
     assert len(read_scores(out)) == 8
 

@@ -31,7 +31,7 @@ def inputs(tmp_path):
 
 def _run(folder, inputs, out, cache_dir=None, **kw):
     model, inner = load_fake(folder, cache_dir=cache_dir, use_cache=cache_dir is not None)
-    summary = score_files(model, inputs, out, progress=False, **kw)
+    summary = score_files(model, inputs, out, progress=None, **kw)
     return summary, inner
 
 
@@ -140,14 +140,16 @@ def test_resume_refuses_another_model(tmp_path, fake_folder, inputs, fitted_fake
     model, _ = load_fake(fake_folder, use_cache=False)
     model.threshold_ += 0.1
     with pytest.raises(ResumeError, match="model"):
-        score_files(model, [inputs["jsonl"]], out, feeds_per_chunk=4, resume=True, progress=False)
+        score_files(model, [inputs["jsonl"]], out, feeds_per_chunk=4, resume=True, progress=None)
 
 
-def test_resume_with_nothing_to_resume_starts(tmp_path, fake_folder, inputs, capsys):
+def test_resume_with_nothing_to_resume_starts(tmp_path, fake_folder, inputs, capsys, caplog):
     out = tmp_path / "out.csv"
-    summary, _ = _run(fake_folder, [inputs["csv"]], out, resume=True)
+    with caplog.at_level("WARNING", logger="relevance"):
+        summary, _ = _run(fake_folder, [inputs["csv"]], out, resume=True)
     assert summary.complete and out.exists()
-    assert "nothing to resume" in capsys.readouterr().err
+    assert "nothing to resume" in caplog.text
+    assert capsys.readouterr().err == ""  # the library logs; only the CLI writes to stderr
 
 
 def test_failed_run_leaves_earlier_output_alone(tmp_path, fake_folder, inputs):
@@ -193,9 +195,24 @@ def test_stdout_streams_each_chunk(fake_folder, inputs, capsys):
         _run(fake_folder, [inputs["jsonl"]], None, resume=True)
 
 
-def test_progress_bar_on_stderr(tmp_path, fake_folder, inputs, capsys):
+def test_progress_goes_to_the_callback_and_the_library_prints_nothing(
+    tmp_path, fake_folder, inputs, capsys
+):
     model, _ = load_fake(fake_folder, cache_dir=tmp_path / "c")
-    score_files(model, [inputs["jsonl"]], tmp_path / "o.jsonl", feeds_per_chunk=5, progress=True)
+    events = []
+    out = tmp_path / "o.jsonl"
+    score_files(model, [inputs["jsonl"]], out, feeds_per_chunk=5, progress=events.append)
+    assert capsys.readouterr() == ("", "")
+    assert [e.done for e in events] == [0, 5, 10, 15, 20, 23, 23]
+    assert all(e.total == 23 and e.unit == "feed" for e in events)
+    assert events[-1].finished and "items/s" in events[-1].info and "cache hits" in events[-1].info
+
+
+def test_the_cli_renders_progress_as_a_bar_on_stderr(tmp_path, fake_folder, inputs, capsys):
+    import fake_cli
+
+    args = ["score", str(inputs["jsonl"]), "--model", str(fake_folder), "--feeds-per-chunk", "5"]
+    assert fake_cli.main([*args, "--out", str(tmp_path / "o.jsonl")]) == 0
     err = capsys.readouterr().err
     assert "23/23" in err and "items/s" in err and "cache hits" in err
 

@@ -22,10 +22,10 @@ def _labels() -> dict[str, int]:
 
 def test_cached_run_never_loads_the_encoder(tmp_path):
     first = prepare_model(DEFAULT_MODEL_DIR, cache_dir=tmp_path / "cache")
-    score_files(first, [SEED / "page.txt"], tmp_path / "a.jsonl", progress=False)
+    score_files(first, [SEED / "page.txt"], tmp_path / "a.jsonl", progress=None)
     assert first.embedder_.encoded > 0
     again = prepare_model(DEFAULT_MODEL_DIR, cache_dir=tmp_path / "cache")
-    summary = score_files(again, [SEED / "page.txt"], tmp_path / "b.jsonl", progress=False)
+    summary = score_files(again, [SEED / "page.txt"], tmp_path / "b.jsonl", progress=None)
     assert summary.encoded == 0 and summary.hit_rate == 1.0
     assert again.embedder_.inner._model is None  # the torch weights were never loaded
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()

@@ -149,7 +149,7 @@ def test_resume_in_skip_mode_writes_no_reject_twice(folder, many, tmp_path):
     def run(out, **kw):
         model, _ = load_fake(folder, use_cache=False)
         return score_files(
-            model, [many], out, progress=False, feeds_per_chunk=3, on_error="skip", **kw
+            model, [many], out, progress=None, feeds_per_chunk=3, on_error="skip", **kw
         )
 
     full = tmp_path / "full.jsonl"
@@ -217,7 +217,7 @@ def test_an_encoder_crash_mid_run_leaves_the_cache_whole(folder, tmp_path):
 
     inner.encode = crash_on_third  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="encoder crashed"):
-        score_files(model, [path], tmp_path / "o.jsonl", progress=False, feeds_per_chunk=3)
+        score_files(model, [path], tmp_path / "o.jsonl", progress=None, feeds_per_chunk=3)
     _integrity(tmp_path / "cache")
     with EmbeddingCache(tmp_path / "cache") as cache:
         assert cache.stats()["entries"] == len(set(done)) > 0

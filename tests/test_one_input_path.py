@@ -98,7 +98,7 @@ def _api(path: Path, folder: Path, tmp: Path) -> str:
 def _score(path: Path, folder: Path, tmp: Path) -> str:
     model, _ = load_fake(folder, use_cache=False)
     with pytest.raises(InputError) as err:
-        score_files(model, [path], tmp / "out.jsonl", progress=False)
+        score_files(model, [path], tmp / "out.jsonl", progress=None)
     assert not (tmp / "out.jsonl").exists()
     return str(err.value)
 
@@ -171,7 +171,7 @@ def test_the_ray_engine_refuses_it_the_same_way(case, folder, tmp_path, monkeypa
             [path],
             out=tmp_path / "ray.jsonl",
             use_cache=False,
-            progress=False,
+            progress=None,
             embedder_factory="fakes:FakeEmbedder",
         )
     assert str(err.value) == want

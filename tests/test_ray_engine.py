@@ -57,13 +57,13 @@ def test_ray_matches_local(tmp_path, fitted_fake_model, monkeypatch):
         out=ray_out,
         feeds_per_chunk=5,
         cache_dir=tmp_path / "cache",
-        progress=False,
+        progress=None,
         embedder_factory="fakes:FakeEmbedder",
     )
     assert summary.complete and summary.feeds == 24 and summary.rows == 144
     model, _ = load_fake(folder, use_cache=False)
     local_out = tmp_path / "local.jsonl"
-    score_files(model, [paths["jsonl"], paths["parquet"]], local_out, progress=False)
+    score_files(model, [paths["jsonl"], paths["parquet"]], local_out, progress=None)
     ray_rows, local_rows = read_scores(ray_out), read_scores(local_out)
     assert len(ray_rows) == len(local_rows) == 144
     pd.testing.assert_frame_equal(
@@ -90,7 +90,7 @@ def test_ray_refuses_a_feed_id_repeated_across_files(tmp_path, fitted_fake_model
             [paths["jsonl"], paths["csv"]],  # the same feeds twice
             out=out,
             use_cache=False,
-            progress=False,
+            progress=None,
             embedder_factory="fakes:FakeEmbedder",
         )
     assert not out.exists() and not partial_path(out).exists()

@@ -147,7 +147,7 @@ def test_imbalance_warns(tmp_path, caplog):
         for j, it in enumerate(f["items"]):
             it["label"] = int(i % 4 == 0 and j == 0)
     path = write_feeds(feeds, tmp_path / "d.jsonl")
-    with caplog.at_level(logging.WARNING, logger="training"):
+    with caplog.at_level(logging.WARNING, logger="relevance"):
         _train([path], tmp_path, FakeEmbedder())
     assert "strongly imbalanced: 3.1% of 320 items are relevant" in caplog.text
 

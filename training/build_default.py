@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--force", action="store_true", help="promote even if not shown better")
     args = parser.parse_args(argv)
-    log = logging.getLogger("training")
+    log = logging.getLogger("relevance")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("build_default: %(message)s"))
     log.addHandler(handler)

@@ -7,10 +7,10 @@ without rescoring anything.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +48,9 @@ from relevance.io.streams import (
     unit_chunks,
 )
 from relevance.model.estimator import RelevanceModel
+from relevance.progress import Progress, ProgressEvent, report
+
+log = logging.getLogger("relevance.batch")
 
 # -- the local engine ----------------------------------------------------------------------
 
@@ -70,21 +73,6 @@ class RunSummary:
     rows_total: int = 0
 
 
-def _progress(total: int | None, initial: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        unit="feed",
-        desc="scoring",
-        file=sys.stderr,
-        disable=not enabled,
-        dynamic_ncols=True,
-        smoothing=0.1,
-    )
-
-
 def score_files(
     model: RelevanceModel,
     inputs: list[str | Path],
@@ -93,7 +81,7 @@ def score_files(
     input_format: str | None = None,
     feeds_per_chunk: int = DEFAULT_FEEDS_PER_CHUNK,
     resume: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
     max_chunks: int | None = None,
     run_options: dict | None = None,
     on_error: str = "error",
@@ -127,7 +115,7 @@ def score_files(
     total = count_feeds(srcs) if progress else None  # reads every input once: fails early
     run = _Run.open(model, srcs, out, kind, gz, resume, on_error, options)
     feeds = rows = chunks = 0
-    bar = _progress(total, run.skip, progress)
+    report(progress, ProgressEvent("scoring", run.skip, total, "feed"))
     reading = Reading(run.rejects, skip=run.skip, seen=run.seen)
     try:
         for chunk, units in unit_chunks(srcs, feeds_per_chunk, reading):
@@ -137,13 +125,14 @@ def score_files(
             run.sink.write(scored)
             n_feeds = int(chunk["feed_id"].nunique())
             feeds, rows, chunks = feeds + n_feeds, rows + len(chunk), chunks + 1
-            done_before = run.units_done
             run.commit(chunk, units)
-            _show(bar, model, units - done_before, rows, start)
+            report(progress, _event(model, units, total, rows, start))
         if feeds + run.skip == 0 and on_error == "error":
             raise InputError(", ".join(map(str, inputs)), "1", "<file>", "", "at least one feed")
-        bar.update(reading.units - run.units_done)  # records after the last feed: all rejected
         run.finish()
+        # records after the last good feed (all rejected) count as done too
+        done = replace(_event(model, reading.units, total, rows, start), finished=True)
+        report(progress, done)
     except (InputError, PageParseError):
         run.discard()  # fixing the input changes it: nothing here could be resumed
         raise
@@ -156,7 +145,6 @@ def score_files(
         ) from None
     finally:
         run.close()
-        bar.close()
     return _summary(model, feeds, rows, chunks, start, True, run)
 
 
@@ -215,12 +203,10 @@ class _Run:
             run.state.update({k: previous[k] for k in keep})
         else:
             if resume:
-                print(f"relevance score: nothing to resume at {out}; starting", file=sys.stderr)
+                log.warning("nothing to resume at %s; starting", out)
             elif run.state_file.exists() or partial_path(out).exists():
-                print(
-                    f"relevance score: replacing an unfinished run of {out} "
-                    "(--resume would have continued it)",
-                    file=sys.stderr,
+                log.warning(
+                    "replacing an unfinished run of %s (--resume would have continued it)", out
                 )
             run.state_file.unlink(missing_ok=True)
             run.sink = FileSink(out, kind, gz)
@@ -310,16 +296,14 @@ def _open_ids(run: _Run, length: int | None) -> bytes:
         raise OutputError(f"{path}: cannot write ({exc})") from None
 
 
-def _show(bar, model: RelevanceModel, n_units: int, rows: int, start: float) -> None:
-    if bar.disable:
-        return
+def _event(model: RelevanceModel, units: int, total: int | None, rows: int, start: float):
+    """A progress event: records done (of the total), items/s, cache hit rate."""
     elapsed = max(time.perf_counter() - start, 1e-9)
-    post = {"items/s": f"{rows / elapsed:.0f}"}
+    info = {"items/s": f"{rows / elapsed:.0f}"}
     _, rate = cache_stats(model)
     if rate is not None:
-        post["cache hits"] = f"{rate:.0%}"
-    bar.set_postfix(post, refresh=False)
-    bar.update(n_units)
+        info["cache hits"] = f"{rate:.0%}"
+    return ProgressEvent("scoring", units, total, "feed", info)
 
 
 def _summary(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import sys
 import tempfile
 import time
 import zlib
@@ -41,6 +40,7 @@ from relevance.io.streams import (
     run_starts,
     sources,
 )
+from relevance.progress import Progress, ProgressEvent, report
 
 ITEM_COLUMNS = ["item_id", "item_title", "item_summary", LABEL]
 
@@ -203,14 +203,12 @@ def score_ray(
     address: str | None = None,
     actors: int = 1,
     cpus_per_actor: float = 1.0,
-    progress: bool = True,
+    progress: Progress | None = None,
     embedder_factory: str | None = None,
 ) -> RunSummary:
     """Score ``inputs`` on Ray (a local one unless ``address``) and write ``out`` atomically."""
     ray = require("ray", "ray")
     require("ray.data", "ray")
-    from tqdm import tqdm
-
     from relevance.persistence.artifacts import load_model
 
     start = time.perf_counter()
@@ -252,14 +250,12 @@ def score_ray(
         feeds = rows = 0
         last = None
         total = count_feeds(srcs) if progress else None
-        bar = tqdm(
-            total=total, unit="feed", desc="scoring (ray)", file=sys.stderr, disable=not progress
-        )
+        report(progress, ProgressEvent("scoring (ray)", 0, total, "feed"))
         seen = SeenIds()  # each read task sees one file: repeats across files are found here
         # Held and closed explicitly: on an error the for-loop's own iterator would live on
         # in the traceback, and its executor would still be streaming at ray.shutdown().
         batches = iter(ds.iter_batches(batch_format="pandas", batch_size=None))
-        with bar, contextlib.closing(batches):
+        with contextlib.closing(batches):
             for batch in batches:
                 if not len(batch):
                     continue
@@ -273,9 +269,10 @@ def score_ray(
                 n = len(starts) - int(ids[0] == last)
                 last = ids[-1]
                 feeds, rows = feeds + n, rows + len(batch)
-                bar.update(n)
+                report(progress, ProgressEvent("scoring (ray)", feeds, total, "feed"))
         sink.commit()
         sink.finish()
+        report(progress, ProgressEvent("scoring (ray)", feeds, total, "feed", finished=True))
     except Exception as exc:
         bad = _input_error(exc)
         if bad is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import os
 import shutil
 import sys
@@ -26,6 +27,8 @@ import pandas as pd
 from relevance.batch.outputs import OutputError, ResumeError, format_for, render_table
 from relevance.io.schema import LABEL
 from relevance.model.estimator import SCORE_COLUMNS
+
+log = logging.getLogger("relevance.batch")
 
 
 def output_format(out: str | Path | None, fmt: str | None) -> tuple[str, bool]:
@@ -66,10 +69,9 @@ def conform(scored: pd.DataFrame, columns: list[str], warn: list[bool]) -> pd.Da
     dropped = LABEL in scored.columns and LABEL not in columns and scored[LABEL].notna().any()
     if dropped and not warn[0]:
         warn[0] = True
-        print(
-            "relevance score: warning: labels appear after the first chunk, which had none; "
-            "they are not passed through to this output",
-            file=sys.stderr,
+        log.warning(
+            "warning: labels appear after the first chunk, which had none; "
+            "they are not passed through to this output"
         )
     return scored[columns]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ def default_model_dir() -> Path:
 def _score(args: argparse.Namespace) -> int:
     from relevance.batch.outputs import OutputError, ResumeError
     from relevance.batch.sinks import check_output
+    from relevance.cli.progress import TqdmProgress
 
     if args.out is not None:
         check_output(args.out)  # before loading anything: an unwritable --out fails at once
@@ -29,7 +31,7 @@ def _score(args: argparse.Namespace) -> int:
         "fmt": args.format,
         "input_format": args.input_format,
         "feeds_per_chunk": args.feeds_per_chunk,
-        "progress": not args.no_progress,
+        "progress": None if args.no_progress else TqdmProgress(),
     }
     try:
         if args.engine == "ray":
@@ -79,17 +81,9 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import logging
-
     from relevance.train.compare import PromotionRefused
     from relevance.train.pipeline import train
 
-    log = logging.getLogger("training")  # progress and warnings of training only, to stderr
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("relevance train: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
     objective, floor = "f1", {}
     if args.min_precision is not None:
         objective, floor = "min_precision", {"min_precision": args.min_precision}
@@ -153,6 +147,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from relevance.cli.progress import TqdmProgress
     from relevance.eval.evaluation import evaluate
     from relevance.eval.report import write_report  # needs the report extra: fail first
     from relevance.io.files import sha256_files
@@ -172,7 +167,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         data_sha256=sha256_files(args.data),
         labels={"model": str(args.model), "compare": str(args.compare)},
-        progress=None,
+        progress=TqdmProgress(disable=None, delay=1.0),  # a terminal only, after 1 s
     )
     paths = write_report(result, args.out)
     m = result.metrics["systems"]["model"]
@@ -330,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     from relevance.model.threshold import ObjectiveNotMet
     from relevance.persistence.folder import ModelLoadError
 
+    log = logging.getLogger("relevance")  # the library's warnings and steps, on stderr
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(f"relevance {args.command}: %(message)s"))
+    log.addHandler(handler)
+    level, log.level = log.level, logging.INFO
     try:
         return args.func(args)
     except (
@@ -350,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         detail = f"; {exc}" if str(exc) else ""
         print(f"\nrelevance {args.command}: interrupted{detail}", file=sys.stderr)
         return 130
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ never pays for loading torch weights.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +104,6 @@ class SentenceTransformerEmbedder:
     @property
     def model(self):
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
@@ -114,7 +112,9 @@ class SentenceTransformerEmbedder:
             shown = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()
             try:
-                self._model = SentenceTransformer(str(self.path), device=self.device)
+                self._model = SentenceTransformer(
+                    str(self.path), device=self.device, local_files_only=True
+                )
             finally:
                 if shown:
                     hf_logging.enable_progress_bar()

@@ -110,7 +110,9 @@ def _export_fp32(folder: Path, path: Path, max_tokens: int) -> None:
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+    model = AutoModel.from_pretrained(
+        str(folder), attn_implementation="eager", local_files_only=True
+    ).eval()
     if max_tokens > model.config.max_position_embeddings:
         raise ValueError(f"max_tokens {max_tokens} > the model's position embeddings")
     accepted = inspect.signature(model.forward).parameters

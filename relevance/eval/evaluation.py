@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from relevance.embed.encoder import Embedder, FeedEmbeddings, embed_feeds
 from relevance.eval.slices import slice_values
@@ -36,6 +34,7 @@ from relevance.model.metrics import (
     threshold_sweep,
 )
 from relevance.model.rank import rank_within_feed
+from relevance.progress import Progress, ProgressEvent, report
 
 RANKING = ("average_precision", "roc_auc", "ndcg@5", "ndcg@10", "map", "mrr", "group_auc")
 CALIBRATION = ("brier", "ece")
@@ -113,8 +112,8 @@ class _Progressive:
 
     CHUNK = 1024
 
-    def __init__(self, inner: Embedder, disable: bool | None) -> None:
-        self.inner, self.disable = inner, disable
+    def __init__(self, inner: Embedder, progress: Progress | None) -> None:
+        self.inner, self.progress = inner, progress
         self.model_id, self.max_tokens = inner.model_id, inner.max_tokens
 
     @property
@@ -127,19 +126,14 @@ class _Progressive:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) <= self.CHUNK:
             return self.inner.encode(texts)
-        parts = []
-        with tqdm(
-            total=len(texts),
-            desc="embedding",
-            unit="text",
-            file=sys.stderr,
-            disable=self.disable,
-            delay=1.0,
-            leave=False,
-        ) as bar:
-            for i in range(0, len(texts), self.CHUNK):
-                parts.append(self.inner.encode(texts[i : i + self.CHUNK]))
-                bar.update(len(parts[-1]))
+        parts: list[np.ndarray] = []
+        done = 0
+        for i in range(0, len(texts), self.CHUNK):
+            parts.append(self.inner.encode(texts[i : i + self.CHUNK]))
+            done += len(parts[-1])
+            last = done == len(texts)
+            event = ProgressEvent("embedding", done, len(texts), "text", finished=last)
+            report(self.progress, event)
         return np.concatenate(parts)
 
 
@@ -335,14 +329,14 @@ def evaluate(
     seed: int = 0,
     data_sha256: str | None = None,
     labels: Mapping[str, str] | None = None,
-    progress: bool | None = False,
+    progress: Progress | None = None,
     n_errors: int = N_ERRORS,
 ) -> Evaluation:
     """Score every system on ``frame`` (labelled long format) and measure them.
 
     The feeds are embedded once; a ``compare`` model with the same embedder reuses those
     embeddings. ``labels`` names the model folders in the output (e.g. their paths);
-    ``progress=None`` shows a bar on a terminal only, after 1 s, so short runs stay quiet.
+    ``progress`` receives an event per step (and per 1,024 texts embedded).
     """
     check_frame(frame, need_label=True)
     frame = frame.reset_index(drop=True)
@@ -354,30 +348,32 @@ def evaluate(
     feed = frame["feed_id"].astype(str).to_numpy()
     names = ["model", *(["compare"] if compare is not None else []), "cosine", "tfidf"]
     steps = 4 + 2 * (compare is not None) + len(names) + (slice_by is not None)
-    disable = None if progress is None else not progress  # tqdm: None = only on a terminal
-    bar = tqdm(
-        total=steps, desc="evaluate", unit="step", file=sys.stderr, disable=disable, delay=1.0
-    )
+    done = 0
 
     def step(what: str) -> None:
-        bar.set_postfix_str(what, refresh=False)
+        report(progress, ProgressEvent("evaluate", done, steps, "step", {"step": what}))
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        report(progress, ProgressEvent("evaluate", done, steps, "step", finished=done == steps))
 
     step(f"embedding {len(frame):,} items")
-    emb = embed_feeds(frame, _Progressive(model.embedder_, disable))
-    bar.update()
+    emb = embed_feeds(frame, _Progressive(model.embedder_, progress))
+    advance()
     scores = {"model": model.relevance_embedded(frame, emb)}
     thresholds = {"model": float(model.threshold_)}
     if compare is not None:
         step("scoring the compared model")
         same = _same_embedder(model.embedder_, compare.embedder_)
-        emb_c = emb if same else embed_feeds(frame, _Progressive(compare.embedder_, disable))
+        emb_c = emb if same else embed_feeds(frame, _Progressive(compare.embedder_, progress))
         scores["compare"] = compare.relevance_embedded(frame, emb_c)
         thresholds["compare"] = float(compare.threshold_)
-        bar.update()
+        advance()
     step("baselines")
     scores["cosine"] = cosine_scores(emb)
     scores["tfidf"] = tfidf_scores(frame, emb.item_feed)
-    bar.update()
+    advance()
 
     systems: dict[str, Any] = {}
     for name in names:
@@ -385,14 +381,14 @@ def evaluate(
         systems[name] = system_metrics(
             y, scores[name], feed, thresholds.get(name), name in thresholds, n_resamples, seed
         )
-        bar.update()
+        advance()
     if compare is not None:
         step("paired delta")
         delta = paired_bootstrap_delta(
             y, scores["model"], scores["compare"], feed, "average_precision", n_resamples, seed
         )
         systems["compare"]["delta_average_precision"] = delta
-        bar.update()
+        advance()
 
     doc: dict[str, Any] = {
         "data": {
@@ -412,7 +408,7 @@ def evaluate(
     }
     step("thresholds")
     doc["threshold_analysis"] = threshold_analysis(y, scores["model"], thresholds["model"])
-    bar.update()
+    advance()
     if slice_by is not None:
         step(f"slices by {slice_by}")
         values, level = slice_values(frame, slice_by, meta)
@@ -426,11 +422,10 @@ def evaluate(
                 y, feed, values, scores, thresholds["model"], whole_feeds, n_resamples, seed
             ),
         }
-        bar.update()
+        advance()
     step("errors")
     doc["errors"] = worst_errors(frame, emb, scores["model"], thresholds["model"], n_errors)
-    bar.update()
-    bar.close()
+    advance()
     return Evaluation(
         metrics=doc,
         y=y,

@@ -24,8 +24,9 @@ from relevance.io.errors import InputError
 from relevance.io.reading import POS
 from relevance.io.schema import LABEL, LONG_COLUMNS
 
-# Articles can be megabytes long; the csv module refuses fields over 128 KiB by default.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+#: Articles can be megabytes long; the csv module refuses fields over 128 KiB by default.
+#: The limit is raised around each record read and put back, never left changed.
+_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
 
 #: Columns a reader keeps, plus per row: where it is, its feed key, and its problem.
 KEY, PROBLEM, RAW = "_key", "_problem", "_raw"
@@ -49,12 +50,18 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str]]:
         reader = csv.reader(text, strict=True)
         start = 1
         while True:
+            previous = csv.field_size_limit(_FIELD_LIMIT)
+            error = ""
             try:
                 fields = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield start, None, str(exc)
+                fields, error = None, str(exc)
+            finally:
+                csv.field_size_limit(previous)
+            if fields is None:
+                yield start, None, error
                 start = reader.line_num + 1
                 continue
             if fields:

@@ -20,7 +20,7 @@ from relevance.io.schema import LABEL, InputError, check_frame
 from relevance.io.text import item_text
 from relevance.train.data import Labelled
 
-log = logging.getLogger("training")
+log = logging.getLogger("relevance.train")
 
 #: Below this share of relevant items (or above 1 minus it) a warning is printed.
 IMBALANCE = 0.05

@@ -35,7 +35,7 @@ from relevance.model.metrics import paired_bootstrap_delta
 from relevance.train.checks import DataCheckError, check_folds
 from relevance.train.compare import summarise
 
-log = logging.getLogger("training")
+log = logging.getLogger("relevance.train")
 
 #: Share of groups (stories) held out to judge fine-tuning; same rule as benchmarks/.
 HELDOUT_FRACTION = 0.25
@@ -97,7 +97,30 @@ def finetune_sentence_transformer(
     settings: FinetuneSettings,
     base: str | Path,
 ) -> None:
-    """Train on the pairs on the CPU and save a full sentence-transformers folder (fp16)."""
+    """Train on the pairs on the CPU and save a full sentence-transformers folder (fp16).
+
+    transformers' own bars and logs are silenced for the run and restored after it.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        _finetune(anchors, positives, folder, settings, base)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _finetune(
+    anchors: Sequence[str],
+    positives: Sequence[str],
+    folder: Path,
+    settings: FinetuneSettings,
+    base: str | Path,
+) -> None:
     import torch
     import transformers
     from datasets import Dataset
@@ -110,13 +133,11 @@ def finetune_sentence_transformer(
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers.trainer_callback import PrinterCallback
 
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     transformers.set_seed(settings.seed)
-    model = SentenceTransformer(str(base), device="cpu")
+    model = SentenceTransformer(str(base), device="cpu", local_files_only=True)
     model.max_seq_length = settings.max_tokens
     dataset = Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
     with tempfile.TemporaryDirectory(prefix="relevance-finetune-") as scratch:

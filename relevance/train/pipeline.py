@@ -54,7 +54,7 @@ from relevance.train.finetune import (
 )
 
 __all__ = ["data_sha256", "load_groups", "train"]
-log = logging.getLogger("training")
+log = logging.getLogger("relevance.train")
 EMBEDDER_DIR = "embedder"
 
 

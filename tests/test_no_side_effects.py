@@ -1,0 +1,44 @@
+"""Importing and using the library changes no globals: csv's field limit, the environment."""
+
+import csv
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_importing_every_module_leaves_globals_alone():
+    code = (
+        "import csv, os, pkgutil, importlib\n"
+        "limit, env = csv.field_size_limit(), dict(os.environ)\n"
+        "import relevance\n"
+        "for m in pkgutil.walk_packages(relevance.__path__, 'relevance.'):\n"
+        "    if m.name.endswith(('ray_engine', 'report', 'plots')):\n"
+        "        continue  # optional extras; imported by their own tests\n"
+        "    importlib.import_module(m.name)\n"
+        "assert csv.field_size_limit() == limit, csv.field_size_limit()\n"
+        "assert dict(os.environ) == env, set(os.environ) ^ set(env)\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_reading_a_csv_with_a_huge_field_restores_the_limit(tmp_path):
+    from relevance import read_input
+
+    body = "word " * 60_000  # 300 kB, over csv's default 128 KiB field limit
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "feed_id,article_title,article_body,item_id,item_title,item_summary\n"
+        f"f1,Title,{body},i1,An item,\n",
+        encoding="utf-8",
+    )
+    before = csv.field_size_limit()
+    frame = read_input(path)
+    assert len(frame) == 1 and len(frame["article_body"].iat[0]) > 128 * 1024
+    assert csv.field_size_limit() == before
