@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import (
     average_precision_score,
+    brier_score_loss,
     f1_score,
     matthews_corrcoef,
     ndcg_score,
@@ -199,6 +200,7 @@ def test_item_metrics_match_sklearn_with_ties() -> None:
     assert m["precision"] == pytest.approx(precision_score(y, pred))
     assert m["recall"] == pytest.approx(recall_score(y, pred))
     assert m["f1"] == pytest.approx(f1_score(y, pred))
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-15)  # the fast path
     assert m["tp"] + m["fp"] + m["tn"] + m["fn"] == 500
 
 
@@ -301,3 +303,17 @@ def test_threshold_sweep_tiny() -> None:
     assert sw["recall"].tolist() == pytest.approx([1.0, 1.0, 0.5, 0.0])
     assert math.isnan(sw["precision"].iloc[3])  # nothing kept
     assert len(threshold_sweep(y, p)) == 99
+
+
+def test_one_threshold_sweep_for_training_and_the_report() -> None:
+    """The report's F1-best threshold is a point of the curve training chooses on."""
+    from relevance.model.metrics import threshold_curve
+    from relevance.model.threshold import choose_threshold
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(300) < 0.4).astype(int)
+    p = np.round(np.clip(0.35 * y + 0.65 * rng.random(300), 0, 1), 2)
+    t, _, _, f1 = threshold_curve(y, p)
+    best_t, best = best_f1_threshold(y, p)
+    assert best_t == t[np.argmax(f1)] and best == f1.max()
+    assert choose_threshold(y, p).f1 == best  # training's F1 objective: the same maximum

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from relevance.io.text import item_text, pack_windows, split_sentences
+from relevance.io.text import feed_texts, pack_windows, split_sentences
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MAX_TOKENS = 256
@@ -174,16 +174,11 @@ def feed_index(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
     """Embed every distinct text of the table exactly once."""
     _, item_feed = feed_index(frame)
-    first = frame.groupby(item_feed, sort=True).head(1)
-    article_texts = [
-        item_text(t, b) for t, b in zip(first["article_title"], first["article_body"], strict=True)
-    ]
-    titles = [t or a for t, a in zip(first["article_title"], article_texts, strict=True)]
+    texts = feed_texts(frame)
+    article_texts, items = texts.articles, texts.items
+    titles = [t or a for t, a in zip(texts.titles, article_texts, strict=True)]
     sentences = [split_sentences(a) or [a] for a in article_texts]
     windows = [pack_windows(s, embedder.count_tokens, embedder.max_tokens) for s in sentences]
-    items = [
-        item_text(t, s) for t, s in zip(frame["item_title"], frame["item_summary"], strict=True)
-    ]
     unique: dict[str, int] = {}
     for group in (titles, items, *sentences, *windows):
         for text in group:

@@ -23,7 +23,8 @@ from relevance.embed.encoder import Embedder, FeedEmbeddings, embed_feeds
 from relevance.eval.slices import slice_values
 from relevance.io.meta import read_meta
 from relevance.io.schema import LABEL, check_frame
-from relevance.model.estimator import RelevanceModel, frame_texts
+from relevance.io.text import feed_texts
+from relevance.model.estimator import RelevanceModel
 from relevance.model.lexical import TfidfLexicon
 from relevance.model.metrics import (
     all_metrics,
@@ -99,7 +100,8 @@ def cosine_scores(emb: FeedEmbeddings) -> np.ndarray:
 
 def tfidf_scores(frame: pd.DataFrame, item_feed: np.ndarray) -> np.ndarray:
     """Lexical baseline: TF-IDF cosine with IDF fitted on this data (unsupervised)."""
-    articles, items = frame_texts(frame)
+    texts = feed_texts(frame)
+    articles, items = texts.articles, texts.items
     return TfidfLexicon().fit(articles + items).cosine(articles, items, item_feed)
 
 

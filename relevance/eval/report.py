@@ -8,7 +8,6 @@ it opens from disk, offline, with no script, font or image fetched from anywhere
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from relevance.eval import plots
 from relevance.eval.evaluation import AT_THRESHOLD, CALIBRATION, FEED_LEVEL, RANKING, Evaluation
 from relevance.extras import require
+from relevance.io.files import write_atomic
 
 jinja2 = require("jinja2", "report")
 
@@ -379,19 +379,13 @@ def render_html(ev: Evaluation, tables: dict[str, Any] | None = None) -> str:
     )
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(ev: Evaluation, out: str | Path) -> dict[str, Path]:
     """metrics.json, report.md and report.html in ``out`` (created), each written atomically."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = all_tables(ev)
     paths = {name: out / name for name in ("metrics.json", "report.md", "report.html")}
-    _write(paths["metrics.json"], ev.to_json())
-    _write(paths["report.md"], render_markdown(ev, tables))
-    _write(paths["report.html"], render_html(ev, tables))
+    write_atomic(paths["metrics.json"], ev.to_json())
+    write_atomic(paths["report.md"], render_markdown(ev, tables))
+    write_atomic(paths["report.html"], render_html(ev, tables))
     return paths

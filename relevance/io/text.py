@@ -10,6 +10,8 @@ import html
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _SPACE = re.compile(r"\s+")
@@ -55,6 +57,27 @@ def item_text(title: str, summary: str) -> str:
         return summary
     sep = " " if title.endswith((".", "!", "?", ":")) else ". "
     return f"{title}{sep}{summary}"
+
+
+@dataclass(frozen=True)
+class FeedTexts:
+    """The texts a table of feeds is embedded and scored on, assembled in one place."""
+
+    feed_ids: list[Any]  # in first-seen order
+    titles: list[str]  # article title per feed
+    articles: list[str]  # article text (title and body) per feed
+    items: list[str]  # item text (title and summary) per row
+
+
+def feed_texts(frame: Any) -> FeedTexts:
+    """Article texts per feed (first-seen order) and item texts per row of a long table."""
+    first = frame.drop_duplicates("feed_id")
+    titles = list(first["article_title"])
+    articles = [item_text(t, b) for t, b in zip(titles, first["article_body"], strict=True)]
+    items = [
+        item_text(t, s) for t, s in zip(frame["item_title"], frame["item_summary"], strict=True)
+    ]
+    return FeedTexts(list(first["feed_id"]), titles, articles, items)
 
 
 def split_sentences(text: str) -> list[str]:

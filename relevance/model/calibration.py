@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import GroupKFold
 
 METHODS = ("sigmoid", "isotonic")
@@ -82,6 +83,6 @@ def choose_calibration(
     probs: dict[str, np.ndarray] = {}
     for method in METHODS:
         probs[method] = cross_fit(method, scores, y, groups)
-        briers[method] = float(np.mean((probs[method] - y) ** 2))
+        briers[method] = float(brier_score_loss(y, probs[method]))
     best = min(METHODS, key=lambda m: (briers[m], METHODS.index(m)))
     return best, briers, probs[best]

@@ -32,7 +32,7 @@ from relevance.embed.encoder import (
     embed_feeds,
 )
 from relevance.io.schema import LABEL, check_frame
-from relevance.io.text import item_text
+from relevance.io.text import feed_texts
 from relevance.model.calibration import METHODS, Calibrator, choose_calibration, cross_fit
 from relevance.model.features import FEATURE_NAMES, compute_features
 from relevance.model.head import LogisticHead
@@ -54,18 +54,6 @@ class FitReport:
     fold: np.ndarray
     metrics: dict
     calibration_brier: dict[str, float]
-
-
-def frame_texts(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Article text per feed (first-seen order) and item text per row."""
-    first = frame.drop_duplicates("feed_id")
-    articles = [
-        item_text(t, b) for t, b in zip(first["article_title"], first["article_body"], strict=True)
-    ]
-    items = [
-        item_text(t, s) for t, s in zip(frame["item_title"], frame["item_summary"], strict=True)
-    ]
-    return articles, items
 
 
 class RelevanceModel(BaseEstimator):
@@ -144,7 +132,8 @@ class RelevanceModel(BaseEstimator):
         groups = frame["feed_id"].to_numpy() if groups is None else np.asarray(groups)
         if len(groups) != len(frame):
             raise ValueError(f"groups has {len(groups)} entries for {len(frame)} rows")
-        articles, items = frame_texts(frame)
+        texts = feed_texts(frame)
+        articles, items = texts.articles, texts.items
         n_groups = len(np.unique(groups))
         if n_groups < self.n_splits:
             raise ValueError(
@@ -208,7 +197,8 @@ class RelevanceModel(BaseEstimator):
     def relevance_embedded(self, frame: pd.DataFrame, emb: FeedEmbeddings) -> np.ndarray:
         """Calibrated probability of the relevant class per row, from precomputed embeddings."""
         self._check_fitted()
-        articles, items = frame_texts(frame)
+        texts = feed_texts(frame)
+        articles, items = texts.articles, texts.items
         X = _features(emb, articles, items, self.lexicon_)
         return self.calibrator_.predict(self.head_.decision_function(X))
 
@@ -269,7 +259,8 @@ def _features(
 
 
 def _fit_lexicon(frame: pd.DataFrame) -> TfidfLexicon:
-    articles, items = frame_texts(frame)
+    texts = feed_texts(frame)
+    articles, items = texts.articles, texts.items
     return TfidfLexicon().fit(articles + items)
 
 

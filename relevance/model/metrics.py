@@ -125,7 +125,7 @@ def item_metrics(y: np.ndarray, p: np.ndarray, threshold: float | None = None) -
     if y.size:
         out["average_precision"], out["roc_auc"] = _ap_auc(y, p)
         if p.min() >= 0 and p.max() <= 1:
-            out["brier"] = float(np.mean((p - y) ** 2))
+            out["brier"] = float(np.mean((p - y) ** 2))  # brier_score_loss, without its checks
             out["ece"] = _ece(y, p, n_bins=10)
     if threshold is not None:
         out.update(_confusion(y, p, threshold))
@@ -366,17 +366,33 @@ def threshold_sweep(
     )
 
 
+def threshold_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(t, precision, recall, F1) for "keep when p >= t" at every distinct t, descending.
+
+    The one threshold sweep: training chooses its threshold on it, and the report's
+    F1-best threshold is its F1 maximum (ties go to the larger, stricter threshold).
+    """
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)
+    kept = np.arange(1, len(y) + 1)
+    last = np.r_[np.flatnonzero(np.diff(p_sorted)), len(p) - 1]  # end of each tie block
+    thresholds = p_sorted[last]
+    tp, kept = tp[last].astype(np.float64), kept[last].astype(np.float64)
+    positives = max(float(y.sum()), 1.0)
+    precision = tp / kept
+    recall = tp / positives
+    f1 = np.where(tp > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return thresholds, precision, recall, f1
+
+
 def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """(threshold, F1) maximising F1 over the distinct p; ties go to the larger (stricter) one."""
+    """(threshold, F1) maximising F1 over the distinct p, on ``threshold_curve``."""
     y, p = _check(y, p)
     if not y.size:
         return NAN, NAN
-    t = np.unique(p)
-    tp, fp, fn, _ = _counts_at(y, p, t)
-    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-    if np.all(np.isnan(f1)):
-        return NAN, NAN
-    best = int(np.flatnonzero(f1 == np.nanmax(f1))[-1])
+    t, _, _, f1 = threshold_curve(y, p)
+    best = int(np.argmax(f1))  # the curve descends: the first maximum is the largest t
     return float(t[best]), float(f1[best])
 
 

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from relevance.model.metrics import threshold_curve
+
 #: What a threshold can be chosen for.
 OBJECTIVES = ("f1", "min_precision", "min_recall")
 
@@ -30,22 +32,6 @@ class ThresholdChoice:
         return asdict(self)
 
 
-def _curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Precision, recall and F1 for "keep when p >= t" at every distinct t (descending)."""
-    order = np.argsort(-p, kind="stable")
-    p_sorted, y_sorted = p[order], y[order]
-    tp = np.cumsum(y_sorted)
-    kept = np.arange(1, len(y) + 1)
-    last = np.r_[np.flatnonzero(np.diff(p_sorted)), len(p) - 1]  # end of each tie block
-    thresholds = p_sorted[last]
-    tp, kept = tp[last].astype(np.float64), kept[last].astype(np.float64)
-    positives = max(float(y.sum()), 1.0)
-    precision = tp / kept
-    recall = tp / positives
-    f1 = np.where(tp > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
-    return thresholds, precision, recall, f1
-
-
 def choose_threshold(
     y: np.ndarray,
     p: np.ndarray,
@@ -62,7 +48,7 @@ def choose_threshold(
     p = np.asarray(p, dtype=np.float64)
     if len(y) == 0 or y.min() == y.max():
         raise ValueError("choosing a threshold needs both relevant and off-topic items")
-    thresholds, precision, recall, f1 = _curve(y, p)
+    thresholds, precision, recall, f1 = threshold_curve(y, p)
     if objective == "f1":
         i = int(np.argmax(f1))
     elif objective == "min_precision":

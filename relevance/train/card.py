@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from relevance.io.files import write_atomic
+
 CARD = "README.md"
 
 _NAMES = {
@@ -333,7 +335,7 @@ def write_card(folder: str | Path) -> Path:
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     path = folder / CARD
-    path.write_text(render_card(config), encoding="utf-8")
+    write_atomic(path, render_card(config))
     return path
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from relevance.io.schema import LABEL, InputError, check_frame
-from relevance.io.text import item_text
+from relevance.io.text import feed_texts
 from relevance.train.data import Labelled
 
 log = logging.getLogger("relevance.train")
@@ -97,13 +97,10 @@ def check_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> 
 
 
 def _texts(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    items = [
-        item_text(t, s) for t, s in zip(frame["item_title"], frame["item_summary"], strict=True)
-    ]
-    articles = [
-        item_text(t, b) for t, b in zip(frame["article_title"], frame["article_body"], strict=True)
-    ]
-    return items, articles
+    """Item text and its feed's article text, per row."""
+    texts = feed_texts(frame)
+    codes, _ = pd.factorize(frame["feed_id"], sort=False)
+    return texts.items, [texts.articles[c] for c in codes]
 
 
 def check_leakage(train: Labelled, evaluation: Labelled) -> None:

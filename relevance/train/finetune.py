@@ -29,7 +29,7 @@ import pandas as pd
 
 from relevance.embed.encoder import DEFAULT_MAX_TOKENS, Embedder, SentenceTransformerEmbedder
 from relevance.io.schema import LABEL
-from relevance.io.text import item_text
+from relevance.io.text import feed_texts
 from relevance.model.estimator import RelevanceModel
 from relevance.model.metrics import paired_bootstrap_delta
 from relevance.train.checks import DataCheckError, check_folds
@@ -60,18 +60,13 @@ class FinetuneSettings:
 
 def training_pairs(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(article text, relevant item text) per relevant row, in data order, each pair once."""
-    articles = {
-        fid: item_text(t, b)
-        for fid, t, b in zip(
-            frame["feed_id"], frame["article_title"], frame["article_body"], strict=True
-        )
-    }
+    texts = feed_texts(frame)
+    articles = dict(zip(texts.feed_ids, texts.articles, strict=True))
     pairs: dict[tuple[str, str], None] = {}
-    relevant = frame[frame[LABEL].astype(int) == 1]
-    for fid, t, s in zip(
-        relevant["feed_id"], relevant["item_title"], relevant["item_summary"], strict=True
-    ):
-        pairs.setdefault((articles[fid], item_text(t, s)), None)
+    relevant = (frame[LABEL].astype(int) == 1).to_numpy()
+    for fid, item, keep in zip(frame["feed_id"], texts.items, relevant, strict=True):
+        if keep:
+            pairs.setdefault((articles[fid], item), None)
     return [a for a, _ in pairs], [p for _, p in pairs]
 
 
