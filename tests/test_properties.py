@@ -82,6 +82,41 @@ def _feedlike():
     )
 
 
+def _outcome(record, fast):
+    from relevance.io.schema import check_feed
+
+    try:
+        check = check_feed(record, "f.jsonl", "1", fast=fast)
+    except InputError as exc:
+        return str(exc)
+    f = check.feed
+    items = [(i.id, i.title, i.summary, i.label) for i in f.items]
+    return f.feed_id, f.article.title, f.article.body, items, [str(e) for _, e in check.problems]
+
+
+def _nearly_valid():
+    """Records that are mostly right, so the fast path is taken often (and just missed)."""
+    text = st.text(alphabet=st.sampled_from("abcd <>p&;\x00"), max_size=5) | st.none()
+    item = st.fixed_dictionaries(
+        {"id": st.sampled_from("abcdefgh "), "title": text, "summary": text},
+        optional={"label": st.sampled_from([0, 1, None, 0, 1, True, 2]), "x": JSON_SCALARS},
+    )
+    article = st.fixed_dictionaries({"title": text, "body": text})
+    return st.fixed_dictionaries(
+        {
+            "feed_id": st.sampled_from(["f", "g", " "]),
+            "article": article,
+            "items": st.lists(item, min_size=1, max_size=2),
+        }
+    )
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_feedlike(), _nearly_valid(), JSON_VALUES))
+def test_the_fast_record_check_agrees_with_the_full_one(record):
+    assert _outcome(record, fast=True) == _outcome(record, fast=False)
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(_feedlike(), JSON_VALUES))
 def test_feed_schema_accepts_or_names_the_field(record):

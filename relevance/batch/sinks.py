@@ -122,12 +122,14 @@ def encode_jsonl(scored: pd.DataFrame) -> bytes:
     for name in scored.columns:
         convert = _CONVERT.get(name, _json_any)
         key = encode_basestring(name) + ": "
-        fields.append(
-            [
-                None if (text := convert(v)) is None else key + text
-                for v in scored[name].to_numpy(dtype=object)
-            ]
-        )
+        values = scored[name].to_numpy(dtype=object)
+        if name == "probability":  # distinct per row; and -0.0 == 0.0 would merge in a dict
+            fields.append([key + convert(v) for v in values])
+            continue
+        # Dictionary-encoded: each distinct id, title, rank, flag or label is encoded once.
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        encoded = [None if (text := convert(v)) is None else key + text for v in uniques]
+        fields.append([encoded[c] for c in codes.tolist()])
     rows = zip(*fields, strict=True)
     lines = ["{" + ", ".join(f for f in row if f is not None) + "}" for row in rows]
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""

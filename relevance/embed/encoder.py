@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from relevance.io.text import feed_texts, pack_windows, split_sentences
+from relevance.io.text import FeedTexts, feed_texts, pack_windows, split_sentences
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MAX_TOKENS = 256
@@ -163,6 +163,7 @@ class FeedEmbeddings:
     segment_feed: np.ndarray  # (n_segments,)
     items: np.ndarray  # (n_items, d)
     article_sentences: list[list[str]]  # for error analysis: which sentence matched
+    texts: FeedTexts  # the assembled texts, so features need not assemble them again
 
 
 def feed_index(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -199,4 +200,5 @@ def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
         segment_feed=seg_feed,
         items=take(items),
         article_sentences=sentences,
+        texts=texts,
     )

@@ -74,9 +74,13 @@ def feed_texts(frame: Any) -> FeedTexts:
     first = frame.drop_duplicates("feed_id")
     titles = list(first["article_title"])
     articles = [item_text(t, b) for t, b in zip(titles, first["article_body"], strict=True)]
-    items = [
-        item_text(t, s) for t, s in zip(frame["item_title"], frame["item_summary"], strict=True)
-    ]
+    memo: dict[tuple[str, str], str] = {}  # items recur across the feeds of a table
+    items = []
+    for pair in zip(frame["item_title"], frame["item_summary"], strict=True):
+        text = memo.get(pair)
+        if text is None:
+            text = memo[pair] = item_text(*pair)
+        items.append(text)
     return FeedTexts(list(first["feed_id"]), titles, articles, items)
 
 

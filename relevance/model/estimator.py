@@ -132,8 +132,7 @@ class RelevanceModel(BaseEstimator):
         groups = frame["feed_id"].to_numpy() if groups is None else np.asarray(groups)
         if len(groups) != len(frame):
             raise ValueError(f"groups has {len(groups)} entries for {len(frame)} rows")
-        texts = feed_texts(frame)
-        articles, items = texts.articles, texts.items
+        articles, items = emb.texts.articles, emb.texts.items
         n_groups = len(np.unique(groups))
         if n_groups < self.n_splits:
             raise ValueError(
@@ -197,9 +196,7 @@ class RelevanceModel(BaseEstimator):
     def relevance_embedded(self, frame: pd.DataFrame, emb: FeedEmbeddings) -> np.ndarray:
         """Calibrated probability of the relevant class per row, from precomputed embeddings."""
         self._check_fitted()
-        texts = feed_texts(frame)
-        articles, items = texts.articles, texts.items
-        X = _features(emb, articles, items, self.lexicon_)
+        X = _features(emb, emb.texts.articles, emb.texts.items, self.lexicon_)
         return self.calibrator_.predict(self.head_.decision_function(X))
 
     def relevance(self, X: pd.DataFrame) -> np.ndarray:
