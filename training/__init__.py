@@ -1,1 +1,4 @@
-"""Retraining pipeline: labelled feeds in, a verified model folder out."""
+"""Recipes that build, compare and promote the shipped models (run from the checkout).
+
+The reusable retraining code is ``relevance.train``; this folder is never installed.
+"""

@@ -6,7 +6,7 @@
 2. trains a model with ``--finetune-embedder`` into ``--staging`` (default build/finetuned);
 3. promotes the staged folder to ``--dest`` only if its own held-out comparison (fine-tuned vs
    frozen embedder on stories the tuned embedder never saw) passes the promotion rule of
-   training/compare.py (delta AP >= 0, or the 95% interval's lower bound > -0.005);
+   relevance/train/compare.py (delta AP >= 0, or the 95% interval's lower bound > -0.005);
    ``--force`` promotes regardless, and says so.
 
 No separate labelled evaluation set ships with the repository, so the held-out stories of
