@@ -26,12 +26,13 @@ def _score(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_output(args.out)  # before loading anything: an unwritable --out fails at once
+    bars = None if args.no_progress else TqdmProgress()
     common = {
         "out": args.out,
         "fmt": args.format,
         "input_format": args.input_format,
         "feeds_per_chunk": args.feeds_per_chunk,
-        "progress": None if args.no_progress else TqdmProgress(),
+        "progress": bars,
     }
     try:
         if args.engine == "ray":
@@ -62,6 +63,9 @@ def _score(args: argparse.Namespace) -> int:
     except OutputError as exc:
         print(f"relevance score: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if bars is not None:
+            bars.close()  # a run that stopped early leaves no half-drawn bar
     if summary.rejected is not None:  # always said: nothing bad passes silently
         r = summary.rejected
         print(
