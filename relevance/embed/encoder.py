@@ -160,8 +160,10 @@ class FeedEmbeddings:
     article: np.ndarray  # (n_feeds, d) whole article: mean of its windows, renormalised
     title: np.ndarray  # (n_feeds, d)
     segments: np.ndarray  # (n_segments, d) article sentences
-    segment_feed: np.ndarray  # (n_segments,)
+    segment_feed: np.ndarray  # (n_segments,) feed of each sentence, sentences in text order
     items: np.ndarray  # (n_items, d)
+    windows: np.ndarray  # (n_windows, d) encoder-sized windows of each article, in order
+    window_feed: np.ndarray  # (n_windows,) feed of each window; a feed's first is its lead
     article_sentences: list[list[str]]  # for error analysis: which sentence matched
     texts: FeedTexts  # the assembled texts, so features need not assemble them again
 
@@ -192,6 +194,7 @@ def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
     article = np.stack([take(w).mean(axis=0) for w in windows])
     article /= np.maximum(np.linalg.norm(article, axis=1, keepdims=True), 1e-12)
     seg_feed = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
+    win_feed = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
     return FeedEmbeddings(
         item_feed=item_feed,
         article=article.astype(np.float32),
@@ -199,6 +202,8 @@ def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
         segments=take([s for group in sentences for s in group]),
         segment_feed=seg_feed,
         items=take(items),
+        windows=take([w for group in windows for w in group]),
+        window_feed=win_feed,
         article_sentences=sentences,
         texts=texts,
     )

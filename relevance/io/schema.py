@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from relevance.io.errors import InputError
 from relevance.io.text import clean_text
@@ -27,6 +35,8 @@ LONG_COLUMNS = [
     "item_summary",
 ]
 LABEL = "label"
+#: Graded relevance: 0 off-topic, 1 a related story, 2 the same story (label 1).
+GRADE = "grade"
 
 
 class Item(BaseModel):
@@ -35,6 +45,7 @@ class Item(BaseModel):
     title: str = ""
     summary: str = ""
     label: int | None = None
+    grade: int | None = None
 
     @field_validator("title", "summary", mode="before")
     @classmethod
@@ -47,6 +58,27 @@ class Item(BaseModel):
         if v is not None and v not in (0, 1):
             raise ValueError("label must be 0 or 1")
         return v
+
+    @field_validator("grade")
+    @classmethod
+    def _graded(cls, v: int | None) -> int | None:
+        if v is not None and v not in (0, 1, 2):
+            raise ValueError("grade must be 0, 1 or 2")
+        return v
+
+    @model_validator(mode="after")
+    def _label_agrees(self) -> Item:
+        """A grade implies the story label (label 1 exactly when grade 2); both must agree."""
+        if self.grade is not None:
+            story = int(self.grade == 2)
+            if self.label is None:
+                self.label = story
+            elif self.label != story:
+                raise ValueError(
+                    f"label {self.label} contradicts grade {self.grade} "
+                    "(label is 1 exactly when grade is 2)"
+                )
+        return self
 
 
 class Article(BaseModel):
@@ -74,7 +106,7 @@ def _expected(err: dict) -> str:
     if kind.startswith("string"):
         return "a non-empty string" if "short" in kind else "a string"
     if kind.startswith("int"):
-        return "an integer 0 or 1"
+        return "an integer 0, 1 or 2" if GRADE in err.get("loc", ()) else "an integer 0 or 1"
     if kind == "too_short":
         return "at least one item"
     return err.get("msg", "a valid value")
@@ -265,7 +297,7 @@ def parse_json_line(raw: bytes, source: str, where: str) -> object:
 def feeds_to_frame(feeds: Iterable[Feed]) -> pd.DataFrame:
     """Flatten feeds into the long format, cleaning every text the same way."""
     rows: list[dict] = []
-    has_label = False
+    has_label = has_grade = False
     for feed in feeds:
         a_title = clean_text(feed.article.title)
         a_body = clean_text(feed.article.body)
@@ -278,24 +310,40 @@ def feeds_to_frame(feeds: Iterable[Feed]) -> pd.DataFrame:
                 "item_title": clean_text(item.title),
                 "item_summary": clean_text(item.summary),
                 LABEL: item.label,
+                GRADE: item.grade,
             }
             has_label = has_label or item.label is not None
+            has_grade = has_grade or item.grade is not None
             rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*LONG_COLUMNS, LABEL])
-    if not has_label:
-        frame = frame.drop(columns=[LABEL])
-    return frame
+    frame = pd.DataFrame(rows, columns=[*LONG_COLUMNS, LABEL, GRADE])
+    if has_label:
+        frame[LABEL] = pd.array(frame[LABEL], dtype="Int64")
+    if has_grade:
+        frame[GRADE] = pd.array(frame[GRADE], dtype="Int64")
+    return frame.drop(columns=[c for c, has in ((LABEL, has_label), (GRADE, has_grade)) if not has])
 
 
 def check_frame(frame: pd.DataFrame, source: str = "<frame>", need_label: bool = False) -> None:
-    """Check a long-format table has the columns and label values the model needs."""
-    needed = LONG_COLUMNS + ([LABEL] if need_label else [])
-    missing = [c for c in needed if c not in frame.columns]
+    """Check a long-format table has the columns and label values the model needs.
+
+    ``need_label``: a ``label`` (0/1) or a ``grade`` (0/1/2) on every row.
+    """
+    missing = [c for c in LONG_COLUMNS if c not in frame.columns]
     if missing:
-        raise InputError(source, "header", missing[0], list(frame.columns), f"columns {needed}")
-    if need_label:
-        labels = frame[LABEL]
-        bad = labels[~labels.isin([0, 1])]
-        if len(bad):
-            row = int(bad.index[0])
-            raise InputError(source, f"row {row}", LABEL, bad.iloc[0], "0 or 1")
+        raise InputError(
+            source, "header", missing[0], list(frame.columns), f"columns {LONG_COLUMNS}"
+        )
+    if not need_label:
+        return
+    graded = GRADE in frame.columns and frame[GRADE].notna().all()
+    column, allowed = (GRADE, [0, 1, 2]) if graded else (LABEL, [0, 1])
+    if column not in frame.columns:
+        raise InputError(
+            source, "header", LABEL, list(frame.columns), "a label (0/1) or grade (0/1/2) column"
+        )
+    values = frame[column]
+    bad = values[~values.isin(allowed)]
+    if len(bad):
+        row = int(bad.index[0])
+        expected = " or ".join(", ".join(map(str, allowed)).rsplit(", ", 1))
+        raise InputError(source, f"row {row}", column, bad.iloc[0], expected)

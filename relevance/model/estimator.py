@@ -1,10 +1,10 @@
-"""RelevanceModel: embeddings + features -> calibrated probability -> threshold -> rank.
+"""RelevanceModel: embeddings + features -> two calibrated levels -> thresholds -> rank.
 
-A scikit-learn estimator: ``__init__`` stores parameters, ``fit`` validates them, sets
-the fitted attributes (``embedder_``, ``head_``, ``calibrator_``, ``lexicon_``,
-``threshold_``, ``classes_``) and returns self. Training embeds every text once and
-fits on arrays. Ranking a table is ``score_frame`` (``score`` is scikit-learn's name
-for a metric).
+A scikit-learn estimator: ``__init__`` stores parameters, ``fit`` validates them before
+any work, sets the fitted attributes (``embedder_``, ``head_``, ``lexicon_``,
+``thresholds_``, ``levels_``, ``classes_``) and returns self. Training embeds every
+text once and fits on arrays. Ranking a table is ``score_frame`` (``score`` is
+scikit-learn's name for a metric).
 """
 
 from __future__ import annotations
@@ -16,62 +16,65 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GroupKFold
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    InvalidParameterError,
-    StrOptions,
-)
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from relevance.embed.encoder import (
-    Embedder,
-    FeedEmbeddings,
-    SentenceTransformerEmbedder,
-    embed_feeds,
-)
-from relevance.io.schema import LABEL, check_frame
-from relevance.io.text import feed_texts
-from relevance.model.calibration import METHODS, Calibrator, choose_calibration, cross_fit
+from relevance.embed.encoder import Embedder, FeedEmbeddings, SentenceTransformerEmbedder, embed_feeds
+from relevance.io.schema import GRADE, LABEL, check_frame
+from relevance.io.text import FeedTexts
+from relevance.model import fitting
+from relevance.model.calibration import METHODS, longness
 from relevance.model.features import FEATURE_NAMES, compute_features
 from relevance.model.head import LogisticHead
+from relevance.model.levels import LEVELS, LevelHead, class_probabilities, targets
 from relevance.model.lexical import TfidfLexicon
+from relevance.model.names import NameExtractor, name_overlap
 from relevance.model.rank import rank_within_feed
-from relevance.model.threshold import OBJECTIVES, ThresholdChoice, choose_threshold
+from relevance.model.similarity import LEAD_SENTENCES, embedding_similarities
+from relevance.model.threshold import OBJECTIVES, ThresholdChoice
 
 __all__ = ["SCORE_COLUMNS", "NotFittedError", "RelevanceModel"]
 
-SCORE_COLUMNS = ["feed_id", "item_id", "title", "probability", "relevant", "rank"]
+SCORE_COLUMNS = [
+    "feed_id", "item_id", "title", "probability", "p_story", "p_topic", "relevant", "rank",
+]  # fmt: skip
+#: Columns of the input passed through to the output when present.
+PASSED_THROUGH = (LABEL, GRADE)
 
 
 @dataclass
 class FitReport:
     """What fitting measured out of fold; saved in the model folder's config."""
 
-    oof_probability: np.ndarray
-    oof_logit: np.ndarray
-    fold: np.ndarray
+    oof: fitting.OutOfFold
     metrics: dict
-    calibration_brier: dict[str, float]
+
+    @property
+    def calibration_brier(self) -> dict[str, dict[str, float]]:
+        return self.oof.briers
+
+
+def _per_level(value: object, level: str) -> object:
+    return value.get(level) if isinstance(value, dict) else value
 
 
 class RelevanceModel(BaseEstimator):
-    """Scores recommended items against their feed's main article.
+    """Scores recommended items against their feed's main article, at two levels.
 
-    A scikit-learn estimator: ``__init__`` only stores the parameters, ``fit`` validates
-    them before any work and sets the ``_``-suffixed attributes (the encoder actually used
-    is ``embedder_``; the ``embedder`` parameter is never replaced), and ``clone``,
-    ``get_params`` and ``set_params`` work. ``X`` is a long-format table of whole feeds.
+    ``story``: the same story or ongoing event. ``topic``: this story or a related one
+    (needs graded training data, ``grade`` 0/1/2; ``label`` alone trains ``story``).
+    ``objective``, ``min_precision`` and ``min_recall`` are one value for every level or a
+    dict by level, e.g. ``objective={"story": "min_precision"}, min_precision={"story": 0.9}``.
+    The encoder actually used is ``embedder_``; the ``embedder`` parameter is never replaced.
     """
 
     _parameter_constraints: dict = {
         "embedder": [HasMethods(["encode", "count_tokens"]), None],
         "C": [Interval(Real, 0, None, closed="neither")],
         "n_splits": [Interval(Integral, 2, None, closed="left")],
-        "objective": [StrOptions(set(OBJECTIVES))],
-        "min_precision": [Interval(Real, 0, 1, closed="right"), None],
-        "min_recall": [Interval(Real, 0, 1, closed="right"), None],
+        "objective": [StrOptions(set(OBJECTIVES)), dict],
+        "min_precision": [Interval(Real, 0, 1, closed="right"), dict, None],
+        "min_recall": [Interval(Real, 0, 1, closed="right"), dict, None],
         "calibration": [StrOptions({"auto", *METHODS})],
         "random_state": [Interval(Integral, 0, None, closed="left")],
     }
@@ -79,11 +82,11 @@ class RelevanceModel(BaseEstimator):
     def __init__(
         self,
         embedder: Embedder | None = None,
-        C: float = 1.0,
+        C: float = 0.1,
         n_splits: int = 5,
-        objective: str = "f1",
-        min_precision: float | None = None,
-        min_recall: float | None = None,
+        objective: str | dict = "f1",
+        min_precision: float | dict | None = None,
+        min_recall: float | dict | None = None,
         calibration: str = "auto",
         random_state: int = 0,
     ):
@@ -96,24 +99,52 @@ class RelevanceModel(BaseEstimator):
         self.calibration = calibration
         self.random_state = random_state
 
-    # -- fitting -----------------------------------------------------------------
+    # -- parameters --------------------------------------------------------------
+
+    def level_objective(self, level: str) -> tuple[str, float | None, float | None]:
+        """(objective, min_precision, min_recall) that chooses ``level``'s threshold."""
+        objective = _per_level(self.objective, level) or "f1"
+        floors = (_per_level(self.min_precision, level), _per_level(self.min_recall, level))
+        return str(objective), *floors  # type: ignore[return-value]
 
     def _check_params(self) -> None:
-        """The constraints, and the floor an objective needs: checked before any embedding."""
+        """The constraints, per-level dicts, and the floor an objective needs: before any work."""
         self._validate_params()
-        for objective in ("min_precision", "min_recall"):
-            if self.objective == objective and getattr(self, objective) is None:
-                raise InvalidParameterError(f"objective {objective!r} needs {objective} set")
+        for name in ("objective", "min_precision", "min_recall"):
+            value = getattr(self, name)
+            if isinstance(value, dict) and not set(value) <= set(LEVELS):
+                raise InvalidParameterError(
+                    f"{name}: keys {sorted(value)}, expected levels among {list(LEVELS)}"
+                )
+        for level in LEVELS:
+            objective, min_precision, min_recall = self.level_objective(level)
+            if objective not in OBJECTIVES:
+                raise InvalidParameterError(
+                    f"objective for {level}: {objective!r}, expected one of {list(OBJECTIVES)}"
+                )
+            for floor, value in (("min_precision", min_precision), ("min_recall", min_recall)):
+                if value is not None and not (
+                    isinstance(value, Real) and not isinstance(value, bool) and 0 < value <= 1
+                ):
+                    raise InvalidParameterError(f"{floor} for {level}: {value!r}, expected (0, 1]")
+                if objective == floor and value is None:
+                    raise InvalidParameterError(
+                        f"objective {floor!r} for {level} needs {floor} set for it"
+                    )
+
+    # -- fitting -----------------------------------------------------------------
 
     def fit(
         self, X: pd.DataFrame, y: np.ndarray | None = None, groups: np.ndarray | None = None
     ) -> RelevanceModel:
-        """Fit on a long-format table; labels from ``y`` or its ``label`` column.
+        """Fit on a long-format table of whole feeds.
 
+        Targets come from its ``grade`` column (0/1/2: both levels) or ``label`` column
+        (0/1: the story level only), or from ``y``: 0/1 labels, or grades when it holds a 2.
         ``groups`` keep a story inside one fold (default: the feed).
         """
         self._check_params()
-        frame = _with_labels(X, y)
+        frame = _with_targets(X, y)
         embedder = self.embedder if self.embedder is not None else SentenceTransformerEmbedder()
         return self.fit_embedded(frame, embed_feeds(frame, embedder), groups, embedder)
 
@@ -126,59 +157,52 @@ class RelevanceModel(BaseEstimator):
     ) -> RelevanceModel:
         """Fit on precomputed embeddings (the arrays step of ``fit``)."""
         self._check_params()
-        y = frame[LABEL].to_numpy(dtype=np.int64)
-        if len(np.unique(y)) < 2:
-            raise ValueError("training data has one class only; need relevant and off-topic items")
+        t = targets(frame)
+        for level in t.levels:
+            if len(np.unique(t.of_level(level))) < 2:
+                raise ValueError(
+                    f"training data has one class only at the {level} level; "
+                    "need relevant and off-topic items"
+                )
         groups = frame["feed_id"].to_numpy() if groups is None else np.asarray(groups)
         if len(groups) != len(frame):
             raise ValueError(f"groups has {len(groups)} entries for {len(frame)} rows")
-        articles, items = emb.texts.articles, emb.texts.items
-        n_groups = len(np.unique(groups))
-        if n_groups < self.n_splits:
+        if len(np.unique(groups)) < self.n_splits:
             raise ValueError(
-                f"{n_groups} groups is too few for {self.n_splits} folds; "
+                f"{len(np.unique(groups))} groups is too few for {self.n_splits} folds; "
                 "add data or lower n_splits"
             )
-        logit = np.empty(len(y))
-        fold = np.empty(len(y), dtype=np.int64)
-        fold_metrics = []
-        baselines = np.empty((len(y), 3))
-        splitter = GroupKFold(n_splits=self.n_splits, shuffle=True, random_state=self.random_state)
-        for k, (train, test) in enumerate(splitter.split(items, y, groups)):
-            X = _features(emb, articles, items, _fit_lexicon(frame.iloc[train]))
-            head = LogisticHead(C=self.C).fit(X[train], y[train])
-            logit[test] = head.decision_function(X[test])
-            fold[test] = k
-            baselines[test] = _baseline_scores(X, train, test, y, self.C)
-            fold_metrics.append(_fold_metrics(y[test], logit[test]))
-        method, briers, oof_prob = self._calibrate(logit, y, groups)
-        choice = choose_threshold(y, oof_prob, self.objective, self.min_precision, self.min_recall)
-        self.lexicon_ = _fit_lexicon(frame)
-        X = _features(emb, articles, items, self.lexicon_)
-        self.head_ = LogisticHead(C=self.C).fit(X, y)
-        self.calibrator_ = Calibrator(method).fit(logit, y)
-        self.threshold_ = choice.threshold
-        self.threshold_choice_ = choice
-        self.feature_names_ = list(FEATURE_NAMES)
-        self.classes_ = np.array([0, 1])
-        self.embedder_ = embedder if embedder is not None else self.embedder
-        self.report_ = FitReport(
-            oof_probability=oof_prob,
-            oof_logit=logit,
-            fold=fold,
-            metrics=_summary_metrics(y, oof_prob, choice, fold_metrics, baselines, fold),
-            calibration_brier=briers,
-        )
-        return self
+        texts = emb.texts
+        sims = embedding_similarities(emb)
+        length = longness(np.array([len(a) for a in texts.articles]))[emb.item_feed]
+        names = NameExtractor()
 
-    def _calibrate(
-        self, logit: np.ndarray, y: np.ndarray, groups: np.ndarray
-    ) -> tuple[str, dict[str, float], np.ndarray]:
-        method, briers, prob = choose_calibration(logit, y, groups)
-        if self.calibration != "auto" and self.calibration != method:
-            method = self.calibration
-            prob = cross_fit(method, logit, y, groups)
-        return method, briers, prob
+        def features(rows: np.ndarray) -> np.ndarray:
+            lexicon = _fit_lexicon(texts, rows, emb.item_feed)
+            return _features(emb, texts, lexicon, names, sims)
+
+        oof = fitting.out_of_fold(
+            t, groups, length, features, self.C, self.n_splits, self.random_state, self.calibration
+        )
+        objectives = {level: self.level_objective(level) for level in t.levels}
+        choices = fitting.thresholds(oof, t, objectives)
+        self.lexicon_ = _fit_lexicon(texts, np.arange(len(frame)), emb.item_feed)
+        X = _features(emb, texts, self.lexicon_, names, sims)
+        heads = {}
+        for stage in t.stages:
+            rows, target = t.stage(stage)
+            heads[stage] = LogisticHead(C=self.C).fit(X[rows], target[rows])
+        self.head_ = LevelHead(heads, fitting.calibrators(oof, t, length))
+        self.levels_ = t.levels
+        self.default_level_ = "topic" if "topic" in t.levels else "story"
+        self.thresholds_ = {level: c.threshold for level, c in choices.items()}
+        self.threshold_choices_ = choices
+        self.feature_names_ = list(FEATURE_NAMES)
+        self.classes_ = np.array([0, 1, 2]) if t.grade is not None else np.array([0, 1])
+        self.embedder_ = embedder if embedder is not None else self.embedder
+        self.names_ = names
+        self.report_ = FitReport(oof, fitting.summary(oof, t, choices))
+        return self
 
     # -- scoring -----------------------------------------------------------------
 
@@ -193,163 +217,142 @@ class RelevanceModel(BaseEstimator):
         self._check_fitted()
         return self.embedder_
 
-    def relevance_embedded(self, frame: pd.DataFrame, emb: FeedEmbeddings) -> np.ndarray:
-        """Calibrated probability of the relevant class per row, from precomputed embeddings."""
+    def resolve_level(self, level: str | None) -> str:
+        """``level`` or the model's default, refusing a level the model was not trained for."""
         self._check_fitted()
-        X = _features(emb, emb.texts.articles, emb.texts.items, self.lexicon_)
-        return self.calibrator_.predict(self.head_.decision_function(X))
+        level = level or self.default_level_
+        if level not in LEVELS:
+            raise ValueError(f"level {level!r}, expected one of {list(LEVELS)}")
+        if level not in self.levels_:
+            raise ValueError(
+                f"this model has only the {' and '.join(self.levels_)} level: it was trained on "
+                "labels without grades; train on graded data (grade 0/1/2) for the topic level"
+            )
+        return level
 
-    def relevance(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability that each row's item is on the topic of its feed's article."""
+    def level_probabilities_embedded(
+        self, frame: pd.DataFrame, emb: FeedEmbeddings
+    ) -> dict[str, np.ndarray]:
+        """Level -> calibrated probability per row, from precomputed embeddings."""
+        self._check_fitted()
+        texts = emb.texts
+        if not hasattr(self, "names_"):
+            self.names_ = NameExtractor()
+        X = _features(emb, texts, self.lexicon_, self.names_, embedding_similarities(emb))
+        length = longness(np.array([len(a) for a in texts.articles]))[emb.item_feed]
+        return self.head_.probabilities(X, length)
+
+    def level_probabilities(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Level -> calibrated probability per row of a long-format table."""
         self._check_fitted()
         check_frame(X)
         if not len(X):
-            return np.zeros(0)
-        return self.relevance_embedded(X, embed_feeds(X, self._encoder()))
+            return {level: np.zeros(0) for level in self.levels_}
+        return self.level_probabilities_embedded(X, embed_feeds(X, self._encoder()))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """``(n_samples, 2)``: off-topic and relevant probability, in the order of ``classes_``."""
-        p = self.relevance(X)
-        return np.column_stack([1.0 - p, p])
+        """``(n_samples, n_classes)`` in the order of ``classes_``.
+
+        Graded models: P(grade 0), P(grade 1), P(grade 2); label-only: P(0), P(1).
+        """
+        return class_probabilities(self.level_probabilities(X))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 where the item is kept (its probability reaches the trained threshold), else 0."""
-        return (self.relevance(X) >= self.threshold_).astype(np.int64)
+        """The class each level's trained threshold decides: grade 2, 1 or 0 (or label 1/0)."""
+        p = self.level_probabilities(X)
+        story = p["story"] >= self.thresholds_["story"]
+        if "topic" not in p:
+            return story.astype(np.int64)
+        topic = p["topic"] >= self.thresholds_["topic"]
+        return np.where(story, 2, np.where(topic, 1, 0)).astype(np.int64)
 
-    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The ranked, thresholded table: one row per item, in input order."""
-        return self.assemble(frame, self.relevance(frame))
+    def score_frame(
+        self,
+        frame: pd.DataFrame,
+        level: str | None = None,
+        threshold: float | None = None,
+        top_k: int | None = None,
+    ) -> pd.DataFrame:
+        """The ranked, thresholded table: one row per item, in input order (see ``assemble``)."""
+        return self.assemble(frame, self.level_probabilities(frame), level, threshold, top_k)
 
-    def assemble(self, frame: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
-        self._check_fitted()
+    def assemble(
+        self,
+        frame: pd.DataFrame,
+        probabilities: dict[str, np.ndarray],
+        level: str | None = None,
+        threshold: float | None = None,
+        top_k: int | None = None,
+    ) -> pd.DataFrame:
+        """``SCORE_COLUMNS`` (+ label/grade when the input has them).
+
+        ``level`` drives ``probability``, ``relevant`` and ``rank``; ``threshold`` replaces
+        the level's trained one; ``top_k`` keeps at most that many items per feed (the
+        others stay in the table, not relevant). ``p_topic`` is NaN for a story-only model.
+        """
+        level = self.resolve_level(level)
+        cut = self.thresholds_[level] if threshold is None else float(threshold)
         codes, _ = pd.factorize(frame["feed_id"], sort=False)
+        p = probabilities[level]
+        rank = rank_within_feed(p, codes)
+        relevant = p >= cut
+        if top_k is not None:
+            relevant &= rank <= top_k
+        nan = np.full(len(frame), np.nan)
         out = pd.DataFrame(
             {
                 "feed_id": frame["feed_id"].to_numpy(),
                 "item_id": frame["item_id"].to_numpy(),
                 "title": frame["item_title"].to_numpy(),
-                "probability": np.round(probability, 6),
-                "relevant": probability >= self.threshold_,
-                "rank": rank_within_feed(probability, codes),
+                "probability": np.round(p, 6),
+                "p_story": np.round(probabilities["story"], 6),
+                "p_topic": np.round(probabilities.get("topic", nan), 6),
+                "relevant": relevant,
+                "rank": rank,
             }
         )
-        if LABEL in frame.columns:
-            out[LABEL] = frame[LABEL].to_numpy()
+        for column in PASSED_THROUGH:
+            if column in frame.columns:
+                out[column] = frame[column].to_numpy()
         return out
 
 
-def _with_labels(X: pd.DataFrame, y: np.ndarray | None) -> pd.DataFrame:
-    """The table with its labels checked; ``y``, when given, replaces the label column."""
+def _with_targets(X: pd.DataFrame, y: np.ndarray | None) -> pd.DataFrame:
+    """The table with its targets checked; ``y``, when given, replaces label and grade."""
     if y is not None:
         y = np.asarray(y)
         if len(y) != len(X):
-            raise ValueError(f"y has {len(y)} labels for {len(X)} rows")
-        X = X.assign(**{LABEL: y})
+            raise ValueError(f"y has {len(y)} targets for {len(X)} rows")
+        X = X.drop(columns=[c for c in PASSED_THROUGH if c in X.columns])
+        if np.isin(y, [0, 1]).all():
+            X = X.assign(**{LABEL: y})
+        else:
+            X = X.assign(**{GRADE: y, LABEL: (y == 2).astype(np.int64)})
     check_frame(X, need_label=True)
     return X
 
 
+def leads(emb: FeedEmbeddings) -> list[str]:
+    """Each article's lead: its first LEAD_SENTENCES sentences (the title among them)."""
+    return [" ".join(s[:LEAD_SENTENCES]) for s in emb.article_sentences]
+
+
 def _features(
-    emb: FeedEmbeddings, articles: list[str], items: list[str], lexicon: TfidfLexicon
+    emb: FeedEmbeddings,
+    texts: FeedTexts,
+    lexicon: TfidfLexicon,
+    names: NameExtractor,
+    sims: dict[str, np.ndarray],
 ) -> np.ndarray:
-    return compute_features(emb, lexicon.cosine(articles, items, emb.item_feed))
-
-
-def _fit_lexicon(frame: pd.DataFrame) -> TfidfLexicon:
-    texts = feed_texts(frame)
-    articles, items = texts.articles, texts.items
-    return TfidfLexicon().fit(articles + items)
-
-
-_BASELINE_COLUMNS = [FEATURE_NAMES.index("cos_article"), FEATURE_NAMES.index("tfidf")]
-
-
-def _baseline_scores(
-    X: np.ndarray, train: np.ndarray, test: np.ndarray, y: np.ndarray, C: float
-) -> np.ndarray:
-    """Out-of-fold scores of the baselines: cosine, TF-IDF, and a plain LR on the two."""
-    cols = _BASELINE_COLUMNS
-    plain = LogisticHead(C=C).fit(X[train][:, cols], y[train])
-    return np.column_stack(
-        [X[test][:, cols[0]], X[test][:, cols[1]], plain.decision_function(X[test][:, cols])]
+    idf, rare = lexicon.idf()
+    overlap = name_overlap(
+        names, texts.items, texts.articles, leads(emb), emb.item_feed, idf, rare
     )
+    lexical = lexicon.cosine(texts.articles, texts.items, emb.item_feed)
+    return compute_features(emb, lexical, overlap, sims)
 
 
-def _fold_metrics(y: np.ndarray, logit: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    both = len(np.unique(y)) == 2
-    return {
-        "average_precision": float(average_precision_score(y, logit)) if both else float("nan"),
-        "roc_auc": float(roc_auc_score(y, logit)) if both else float("nan"),
-        "n_items": int(len(y)),
-    }
-
-
-def _summary_metrics(
-    y: np.ndarray,
-    prob: np.ndarray,
-    choice: ThresholdChoice,
-    folds: list[dict],
-    baselines: np.ndarray,
-    fold: np.ndarray,
-) -> dict:
-    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-
-    folds = _with_threshold_metrics(folds, y, prob, fold, choice.threshold)
-    aps = np.array([f["average_precision"] for f in folds])
-    return {
-        "oof_average_precision": float(average_precision_score(y, prob)),
-        "oof_roc_auc": float(roc_auc_score(y, prob)),
-        "oof_brier": float(brier_score_loss(y, prob)),
-        "oof_precision": choice.precision,
-        "oof_recall": choice.recall,
-        "oof_f1": choice.f1,
-        "fold_average_precision_mean": float(np.nanmean(aps)),
-        "fold_average_precision_std": float(np.nanstd(aps)),
-        "folds": folds,
-        "fold_spread": _spread(folds),
-        "oof_baseline_average_precision": {
-            name: float(average_precision_score(y, baselines[:, i]))
-            for i, name in enumerate(["cosine", "tfidf", "logreg_cosine_tfidf"])
-        },
-        "n_items": int(len(y)),
-        "n_relevant": int(y.sum()),
-    }
-
-
-FOLD_SPREAD_KEYS = ("average_precision", "roc_auc", "f1", "brier")
-
-
-def _with_threshold_metrics(
-    folds: list[dict], y: np.ndarray, prob: np.ndarray, fold: np.ndarray, threshold: float
-) -> list[dict]:
-    """Add each fold's F1/precision/recall at the final threshold and its Brier score.
-
-    They use the calibrated out-of-fold probabilities, so a fold's figures say how the
-    shipped decision rule did on stories its fold model never saw.
-    """
-    from relevance.model.metrics import item_metrics
-
-    out = []
-    for k, entry in enumerate(folds):
-        m = item_metrics(y[fold == k], prob[fold == k], threshold)
-        extra = {key: m[key] for key in ("precision", "recall", "f1", "brier")}
-        out.append({**entry, **extra, "n_relevant": int(y[fold == k].sum())})
-    return out
-
-
-def _spread(folds: list[dict]) -> dict[str, dict[str, float]]:
-    """Mean, std, min and max over folds of each headline metric (nan-aware)."""
-    out = {}
-    for key in FOLD_SPREAD_KEYS:
-        v = np.array([f[key] for f in folds], dtype=np.float64)
-        v = v[~np.isnan(v)]
-        nan = float("nan")
-        out[key] = {
-            "mean": float(v.mean()) if v.size else nan,
-            "std": float(v.std()) if v.size else nan,
-            "min": float(v.min()) if v.size else nan,
-            "max": float(v.max()) if v.size else nan,
-        }
-    return out
+def _fit_lexicon(texts: FeedTexts, rows: np.ndarray, item_feed: np.ndarray) -> TfidfLexicon:
+    """TF-IDF fitted on the articles and items of ``rows`` only (no peeking at a test fold)."""
+    feeds = np.unique(item_feed[rows])
+    return TfidfLexicon().fit([texts.articles[f] for f in feeds] + [texts.items[i] for i in rows])

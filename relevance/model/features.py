@@ -1,8 +1,9 @@
 """Per (article, item) features, from arrays only.
 
-Absolute cosines drift between articles (a long article is "close" to more
-things), so each raw similarity also appears relative to its own feed: the
-items of one feed compete for the article's attention.
+Absolute similarities drift between articles (a long article is "close" to more
+things, a blurb to fewer), so each raw similarity also appears relative to its
+own feed: the items of one feed compete for the article's attention. That keeps
+a feature's meaning the same for a one-line blurb and a ten-paragraph article.
 """
 
 from __future__ import annotations
@@ -10,23 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from relevance.embed.encoder import FeedEmbeddings
+from relevance.model.names import NAME_FEATURES
+from relevance.model.similarity import SIMILARITIES, SUPPORT, embedding_similarities
 
+#: Raw similarities, each also given relative to its feed (RELATIVE).
+BASE = (*SIMILARITIES, "tfidf", *NAME_FEATURES)
+RELATIVE = ("z", "minus_max", "minus_median", "rank")
 FEATURE_NAMES = [
-    "cos_article",
-    "cos_best_sentence",
-    "cos_title",
-    "tfidf",
-    "cos_article_z",
-    "cos_article_rank",
-    "cos_article_minus_max",
-    "cos_article_minus_median",
-    "best_sentence_minus_median",
-    "tfidf_z",
-    "neighbour_support",
-    "neighbour_support_top3",
+    *BASE,
+    *(f"{name}_{kind}" for name in BASE for kind in RELATIVE),
+    *SUPPORT,
 ]
-
-_SUPPORT_TEMPERATURE = 10.0
 
 
 def _group_stats(values: np.ndarray, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
@@ -74,113 +69,29 @@ def _sorted_medians(sorted_vals: np.ndarray, starts: np.ndarray, count: np.ndarr
     return gmed
 
 
-#: Above this many items a feed's item-by-item matrix is never built (a 10,000-item feed
-#: would need ~1 GB for it); the same quantities are computed from sums instead.
-LARGE_FEED = 1000
-#: Item-by-sentence products computed at most this many at once (long articles, big feeds).
-_MAX_PRODUCTS = 20_000_000
+def compute_features(
+    emb: FeedEmbeddings,
+    lexical: np.ndarray,
+    name_overlap: dict[str, np.ndarray],
+    similarities: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Feature matrix (n_items, len(FEATURE_NAMES)).
 
-
-def _best_sentence(items: np.ndarray, segs: np.ndarray) -> np.ndarray:
-    """Each item's best cosine with a sentence, in row blocks when the product is huge."""
-    if len(items) * len(segs) <= _MAX_PRODUCTS:
-        return (items @ segs.T).max(axis=1)
-    step = max(1, _MAX_PRODUCTS // len(segs))
-    return np.concatenate(
-        [(items[i : i + step] @ segs.T).max(axis=1) for i in range(0, len(items), step)]
-    )
-
-
-def _support_large(items: np.ndarray, to_article: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbour support of a big feed in O(items x dim) memory.
-
-    The same weighted mean of cosines to the other items as the matrix code (equal up
-    to float rounding): sum_j!=i w_j <x_i, x_j> = <x_i, sum_j w_j x_j> - w_i |x_i|^2.
+    ``lexical`` is the TF-IDF cosine per item; ``name_overlap`` maps NAME_FEATURES to
+    one value per item (relevance.model.names); ``similarities``, when given, are
+    ``embedding_similarities(emb)`` computed once (cross-validation reuses them).
     """
-    x = items.astype(np.float64)
-    w = np.exp(_SUPPORT_TEMPERATURE * (to_article - to_article.max())).astype(np.float64)
-    support = (x @ (x.T @ w) - np.einsum("ij,ij->i", x, x) * w) / (w.sum() - w)
-    top = _top_neighbours(to_article)
-    k = top.shape[1]
-    support3 = sum(np.einsum("ij,ij->i", x, x[top[:, c]]) for c in range(k)) / k
-    return support, support3
-
-
-def _top_neighbours(to_article: np.ndarray) -> np.ndarray:
-    """(items, k) indices of each item's k <= 3 closest-to-article other items, in rank order."""
-    k = min(3, len(to_article) - 1)
-    head = np.argsort(-to_article, kind="stable")[: k + 1]
-    top = np.tile(head[:k], (len(to_article), 1))
-    top[head[:k]] = head[_OTHERS[k]]  # a top item's neighbours are the others of the top
-    return top
-
-
-#: _OTHERS[k][pos]: positions 0..k without pos, first k of them (k = 0..3).
-_OTHERS = [
-    np.array(
-        [[j for j in range(k + 1) if j != pos][:k] for pos in range(k)], dtype=np.intp
-    ).reshape(k, k)
-    for k in range(4)
-]
-
-
-def _per_feed_similarities(emb: FeedEmbeddings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best-sentence cosine and neighbour support, which need each feed's own matrix."""
-    n = len(emb.item_feed)
-    best = np.empty(n)
-    support = np.zeros(n)
-    support3 = np.zeros(n)
-    item_order = np.argsort(emb.item_feed, kind="stable")
-    item_bounds = np.searchsorted(emb.item_feed[item_order], np.arange(len(emb.article) + 1))
-    seg_order = np.argsort(emb.segment_feed, kind="stable")
-    seg_bounds = np.searchsorted(emb.segment_feed[seg_order], np.arange(len(emb.article) + 1))
-    for f in range(len(emb.article)):
-        rows = item_order[item_bounds[f] : item_bounds[f + 1]]
-        if not len(rows):
-            continue
-        items = emb.items[rows]
-        segs = emb.segments[seg_order[seg_bounds[f] : seg_bounds[f + 1]]]
-        best[rows] = _best_sentence(items, segs) if len(segs) else items @ emb.article[f]
-        if len(rows) < 2:
-            continue
-        to_article = items @ emb.article[f]
-        if len(rows) > LARGE_FEED:
-            support[rows], support3[rows] = _support_large(items, to_article)
-            continue
-        pair = items @ items.T
-        weights = np.exp(_SUPPORT_TEMPERATURE * (to_article - to_article.max()))
-        weights = np.broadcast_to(weights, pair.shape).copy()
-        np.fill_diagonal(weights, 0.0)
-        support[rows] = (pair * weights).sum(axis=1) / weights.sum(axis=1)
-        top = _top_neighbours(to_article)
-        # row sums of k <= 3 values add left to right, exactly as a per-row mean() would
-        support3[rows] = pair[np.arange(len(rows))[:, None], top].sum(axis=1) / top.shape[1]
-    return best, support, support3
-
-
-def compute_features(emb: FeedEmbeddings, lexical: np.ndarray) -> np.ndarray:
-    """Feature matrix (n_items, len(FEATURE_NAMES)); ``lexical`` is the TF-IDF cosine."""
     feed = emb.item_feed
     n_feeds = len(emb.article)
-    cos_article = np.einsum("ij,ij->i", emb.items, emb.article[feed]).astype(np.float64)
-    cos_title = np.einsum("ij,ij->i", emb.items, emb.title[feed]).astype(np.float64)
-    best, support, support3 = _per_feed_similarities(emb)
-    lexical = np.asarray(lexical, dtype=np.float64)
-    a = _group_stats(cos_article, feed, n_feeds)
-    b = _group_stats(best, feed, n_feeds)
-    lx = _group_stats(lexical, feed, n_feeds)
-    columns = {
-        "cos_article": cos_article,
-        "cos_best_sentence": best,
-        "cos_title": cos_title,
-        "tfidf": lexical,
-        "cos_article_z": (cos_article - a["mean"]) / (a["std"] + 1e-3),
-        "cos_article_rank": a["rank_frac"],
-        "cos_article_minus_max": cos_article - a["max"],
-        "cos_article_minus_median": cos_article - a["median"],
-        "best_sentence_minus_median": best - b["median"],
-        "tfidf_z": (lexical - lx["mean"]) / (lx["std"] + 1e-3),
-        "neighbour_support": support,
-        "neighbour_support_top3": support3,
-    }
+    columns = dict(similarities if similarities is not None else embedding_similarities(emb))
+    columns["tfidf"] = np.asarray(lexical, dtype=np.float64)
+    for name in NAME_FEATURES:
+        columns[name] = np.asarray(name_overlap[name], dtype=np.float64)
+    for name in BASE:
+        values = columns[name]
+        s = _group_stats(values, feed, n_feeds)
+        columns[f"{name}_z"] = (values - s["mean"]) / (s["std"] + 1e-3)
+        columns[f"{name}_minus_max"] = values - s["max"]
+        columns[f"{name}_minus_median"] = values - s["median"]
+        columns[f"{name}_rank"] = s["rank_frac"]
     return np.column_stack([columns[name] for name in FEATURE_NAMES])

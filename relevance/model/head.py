@@ -48,14 +48,26 @@ class LogisticHead:
         }
 
     @classmethod
-    def from_json(cls, state: dict) -> LogisticHead:
-        if state.get("kind") != "logistic":
-            raise ValueError(f"head kind {state.get('kind')!r}, expected 'logistic'")
+    def from_json(cls, state: dict, n_features: int | None = None) -> LogisticHead:
+        """Rebuild from JSON, refusing values no fit could give (NaN, zero scale, wrong length)."""
+        if not isinstance(state, dict) or state.get("kind") != "logistic":
+            kind = state.get("kind") if isinstance(state, dict) else state
+            raise ValueError(f"head kind {kind!r}, expected 'logistic'")
         head = cls(C=float(state["C"]), class_weight=state.get("class_weight"))
-        head.mean_ = np.asarray(state["mean"], dtype=np.float64)
-        head.scale_ = np.asarray(state["scale"], dtype=np.float64)
-        head.coef_ = np.asarray(state["coef"], dtype=np.float64)
+        arrays = {}
+        for key in ("mean", "scale", "coef"):
+            value = np.asarray(state[key], dtype=np.float64)
+            if value.ndim != 1 or not np.all(np.isfinite(value)):
+                raise ValueError(f"head {key}: expected a list of finite numbers")
+            arrays[key] = value
+        head.mean_, head.scale_, head.coef_ = arrays["mean"], arrays["scale"], arrays["coef"]
         head.intercept_ = float(state["intercept"])
+        if not np.isfinite(head.intercept_):
+            raise ValueError(f"head intercept: expected a finite number, got {head.intercept_}")
         if not (len(head.mean_) == len(head.scale_) == len(head.coef_)):
             raise ValueError("head state: mean, scale and coef differ in length")
+        if n_features is not None and len(head.coef_) != n_features:
+            raise ValueError(f"head has {len(head.coef_)} coefficients, expected {n_features}")
+        if np.any(head.scale_ <= 0):
+            raise ValueError("head scale: expected every value > 0")
         return head

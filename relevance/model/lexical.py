@@ -25,10 +25,12 @@ class TfidfLexicon:
     def __init__(self) -> None:
         self.vectorizer_: TfidfVectorizer | None = None
         self._rows: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._idf: dict[str, float] | None = None
 
     def fit(self, texts: Sequence[str]) -> TfidfLexicon:
         self.vectorizer_ = TfidfVectorizer(**_PARAMS).fit(list(texts))
         self._rows.clear()
+        self._idf = None
         return self
 
     def _vectorizer(self) -> TfidfVectorizer:
@@ -77,6 +79,13 @@ class TfidfLexicon:
             shape=(len(parts), len(vec.idf_)),
         )
         return unique if len(index) == len(rows) else unique[rows]
+
+    def idf(self) -> tuple[dict[str, float], float]:
+        """Each known word's IDF, and the largest (what a word never seen in training gets)."""
+        vec = self._vectorizer()
+        if self._idf is None:
+            self._idf = {w: float(vec.idf_[i]) for w, i in vec.vocabulary_.items()}
+        return self._idf, float(vec.idf_.max()) if len(vec.idf_) else 1.0
 
     def to_json(self) -> dict:
         vec = self._vectorizer()

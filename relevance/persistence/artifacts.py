@@ -14,11 +14,11 @@ import numpy as np
 
 from relevance.embed.encoder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from relevance.io.files import sha256_file, write_atomic
-from relevance.model.calibration import Calibrator
 from relevance.model.estimator import RelevanceModel
 from relevance.model.features import FEATURE_NAMES
-from relevance.model.head import LogisticHead
+from relevance.model.levels import LEVELS, LevelHead
 from relevance.model.lexical import TfidfLexicon
+from relevance.model.names import NameExtractor
 from relevance.model.threshold import ThresholdChoice
 from relevance.persistence.folder import (
     CONFIG,
@@ -47,8 +47,7 @@ def save_model(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     embedder = model.embedder_
-    head = {"head": model.head_.to_json(), "calibrator": model.calibrator_.to_json()}
-    write_atomic(folder / HEAD, dump_json(head))
+    write_atomic(folder / HEAD, dump_json(model.head_.to_json()))
     write_atomic(folder / TFIDF, dump_json(model.lexicon_.to_json()))
     files = {name: sha256_file(folder / name) for name in (HEAD, TFIDF)}
     for rel in (extra or {}).get("files", []):
@@ -63,11 +62,13 @@ def save_model(
             "backend": getattr(embedder, "backend", "torch"),
         },
         "features": model.feature_names_,
-        "threshold": model.threshold_,
-        "threshold_choice": model.threshold_choice_.to_json(),
+        "levels": list(model.levels_),
+        "default_level": model.default_level_,
+        "thresholds": dict(model.thresholds_),
+        "threshold_choices": {k: c.to_json() for k, c in model.threshold_choices_.items()},
         "calibration": {
-            "method": model.calibrator_.method,
-            "cv_brier": model.report_.calibration_brier,
+            stage: {"method": cal.method, "cv_brier": model.report_.calibration_brier[stage]}
+            for stage, cal in model.head_.calibrators.items()
         },
         "params": {
             "C": model.C,
@@ -156,20 +157,53 @@ def load_model(
     try:
         head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
         model = RelevanceModel(embedder=embedder, **config.get("params", {}))
-        model.embedder_ = embedder
-        model.classes_ = np.array([0, 1])
-        model.head_ = LogisticHead.from_json(head_state["head"])
-        model.calibrator_ = Calibrator.from_json(head_state["calibrator"])
+        model.head_ = LevelHead.from_json(head_state, len(FEATURE_NAMES))
         model.lexicon_ = TfidfLexicon.from_json(
             json.loads((folder / TFIDF).read_text(encoding="utf-8"))
         )
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ModelLoadError(f"{folder}: malformed head.json or tfidf.json ({exc})") from None
+    levels = _levels(folder, config, model.head_.levels)
     try:
-        model.threshold_ = float(config["threshold"])
-        model.threshold_choice_ = ThresholdChoice(**config["threshold_choice"])
+        model.threshold_choices_ = {
+            level: ThresholdChoice(**config["threshold_choices"][level]) for level in levels
+        }
     except (KeyError, ValueError, TypeError) as exc:
-        raise ModelLoadError(f"{folder / CONFIG}: malformed threshold ({exc})") from None
+        raise ModelLoadError(f"{folder / CONFIG}: malformed threshold_choices ({exc})") from None
+    model.embedder_ = embedder
+    model.levels_ = levels
+    model.default_level_ = config["default_level"]
+    model.thresholds_ = {level: float(config["thresholds"][level]) for level in levels}
+    model.classes_ = np.array([0, 1, 2]) if "topic" in levels else np.array([0, 1])
+    model.names_ = NameExtractor()
     model.feature_names_ = list(config["features"])
     model.config_ = config
     return model
+
+
+def _levels(folder: Path, config: dict, head_levels: tuple[str, ...]) -> tuple[str, ...]:
+    """The config's levels, default level and thresholds, checked against the head's stages."""
+    where = folder / CONFIG
+    levels = config.get("levels")
+    if not isinstance(levels, list) or tuple(sorted(levels)) != tuple(sorted(head_levels)):
+        raise ModelLoadError(
+            f"{where}: field 'levels': got {levels!r}, expected {list(head_levels)} "
+            f"(the levels of {HEAD})"
+        )
+    if config.get("default_level") not in levels:
+        raise ModelLoadError(
+            f"{where}: field 'default_level': got {config.get('default_level')!r}, "
+            f"expected one of {levels}"
+        )
+    thresholds = config.get("thresholds")
+    if not isinstance(thresholds, dict) or set(thresholds) != set(levels):
+        raise ModelLoadError(
+            f"{where}: field 'thresholds': got {thresholds!r}, expected one per level {levels}"
+        )
+    for level, value in thresholds.items():
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not (0.0 <= float(value) <= 1.0):
+            raise ModelLoadError(
+                f"{where}: field 'thresholds.{level}': got {value!r}, expected a number in [0, 1]"
+            )
+    return tuple(level for level in LEVELS if level in levels)

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from relevance.io.files import sha256_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CONFIG = "config.json"
 HEAD = "head.json"
 TFIDF = "tfidf.json"
@@ -71,7 +71,7 @@ def read_config(folder: str | Path) -> dict:
             f"{folder / CONFIG}: schema_version {config.get('schema_version')!r}, "
             f"expected {SCHEMA_VERSION}"
         )
-    for key in ("embedder", "features", "threshold", "files"):
+    for key in ("embedder", "features", "levels", "default_level", "thresholds", "files"):
         if key not in config:
             raise ModelLoadError(f"{folder / CONFIG}: missing field {key!r}")
     files, spec = config["files"], config["embedder"]
