@@ -85,8 +85,14 @@ def score_files(
     max_chunks: int | None = None,
     run_options: dict | None = None,
     on_error: str = "error",
+    level: str | None = None,
+    threshold: float | None = None,
+    top_k: int | None = None,
 ) -> RunSummary:
     """Stream ``inputs`` through ``score_frame`` into ``out`` (stdout when None).
+
+    ``level`` (default: the model's), ``threshold`` and ``top_k`` decide what is kept,
+    as in ``RelevanceModel.assemble``.
 
     With ``out``, rows go to ``OUT.partial`` and each chunk is committed (fsync,
     then ``OUT.progress.json``); ``OUT`` appears only when everything is scored.
@@ -110,6 +116,9 @@ def score_files(
         "feeds_per_chunk": feeds_per_chunk,
         "input_format": input_format,
         "on_error": on_error,
+        "level": model.resolve_level(level),  # an unknown level fails before any reading
+        "threshold": threshold,
+        "top_k": top_k,
         **(run_options or {}),
     }
     total = count_feeds(srcs) if progress else None  # reads every input once: fails early
@@ -121,7 +130,7 @@ def score_files(
         for chunk, units in unit_chunks(srcs, feeds_per_chunk, reading):
             if max_chunks is not None and chunks >= max_chunks:
                 return _summary(model, feeds, rows, chunks, start, False, run)
-            scored = score_frame(chunk, model)
+            scored = score_frame(chunk, model, level, threshold, top_k)
             run.sink.write(scored)
             n_feeds = int(chunk["feed_id"].nunique())
             feeds, rows, chunks = feeds + n_feeds, rows + len(chunk), chunks + 1

@@ -30,7 +30,7 @@ from relevance.batch.score import prepare_model, score_frame
 from relevance.batch.sinks import FileSink, StdoutSink, output_format
 from relevance.extras import require
 from relevance.io.rejects import SeenIds
-from relevance.io.schema import LABEL, LONG_COLUMNS, InputError
+from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS, InputError
 from relevance.io.streams import (
     DEFAULT_FEEDS_PER_CHUNK,
     Source,
@@ -40,9 +40,10 @@ from relevance.io.streams import (
     run_starts,
     sources,
 )
+from relevance.model.estimator import PASSED_THROUGH
 from relevance.progress import Progress, ProgressEvent, report
 
-ITEM_COLUMNS = ["item_id", "item_title", "item_summary", LABEL]
+ITEM_COLUMNS = ["item_id", "item_title", "item_summary", LABEL, GRADE]
 
 
 def packed_schema():
@@ -58,6 +59,7 @@ def packed_schema():
             ("item_title", pa.list_(text)),
             ("item_summary", pa.list_(text)),
             (LABEL, pa.list_(pa.int64())),
+            (GRADE, pa.list_(pa.int64())),
         ]
     )
 
@@ -69,17 +71,20 @@ def pack(frame: pd.DataFrame):
     starts = run_starts(frame["feed_id"])
     bounds = [*starts[1:], len(frame)]
     columns: dict[str, list] = {c: [] for c in packed_schema().names}
-    has_label = LABEL in frame.columns
-    labels = frame[LABEL].astype(object).to_numpy() if has_label else None
+    targets = {
+        c: frame[c].astype(object).to_numpy() if c in frame.columns else None
+        for c in (LABEL, GRADE)
+    }
     for start, end in zip(starts, bounds, strict=True):
         for col in ("feed_id", "article_title", "article_body"):
             columns[col].append(frame[col].iat[start])
         for col in ITEM_COLUMNS[:3]:
             columns[col].append(list(frame[col].iloc[start:end]))
-        if labels is None:
-            columns[LABEL].append([None] * (end - start))
-        else:
-            columns[LABEL].append([None if pd.isna(v) else int(v) for v in labels[start:end]])
+        for col, values in targets.items():
+            if values is None:
+                columns[col].append([None] * (end - start))
+            else:
+                columns[col].append([None if pd.isna(v) else int(v) for v in values[start:end]])
     return pa.Table.from_pydict(columns, schema=packed_schema())
 
 
@@ -91,10 +96,11 @@ def unpack(batch: pd.DataFrame) -> pd.DataFrame:
         flat = [x for values in batch[col] for x in values]
         out[col] = np.array(flat, dtype=object)
     frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()})
-    label = frame.pop(LABEL)
+    targets = {c: frame.pop(c) for c in (LABEL, GRADE)}
     frame = frame[LONG_COLUMNS]
-    if label.notna().any():
-        frame[LABEL] = pd.array([None if pd.isna(v) else int(v) for v in label], dtype="Int64")
+    for col, values in targets.items():
+        if values.notna().any():
+            frame[col] = pd.array([None if pd.isna(v) else int(v) for v in values], dtype="Int64")
     return frame
 
 
@@ -159,7 +165,9 @@ class FeedScorer:
         cache_dir: str | None,
         use_cache: bool,
         embedder_factory: str | None = None,
+        decision: dict | None = None,
     ):
+        self.decision = decision or {}
         self._tmp = tempfile.TemporaryDirectory(prefix="relevance-model-")
         root = Path(self._tmp.name)
         for rel, data in files.items():
@@ -169,9 +177,10 @@ class FeedScorer:
         self.model = prepare_model(root, backend, cache_dir, use_cache, embedder=embedder)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        scored = score_frame(unpack(batch), self.model)
-        if LABEL not in scored.columns:  # one schema for every block
-            scored[LABEL] = pd.array([None] * len(scored), dtype="Int64")
+        scored = score_frame(unpack(batch), self.model, **self.decision)
+        for column in PASSED_THROUGH:  # one schema for every block
+            if column not in scored.columns:
+                scored[column] = pd.array([None] * len(scored), dtype="Int64")
         return scored
 
 
@@ -205,8 +214,14 @@ def score_ray(
     cpus_per_actor: float = 1.0,
     progress: Progress | None = None,
     embedder_factory: str | None = None,
+    level: str | None = None,
+    threshold: float | None = None,
+    top_k: int | None = None,
 ) -> RunSummary:
-    """Score ``inputs`` on Ray (a local one unless ``address``) and write ``out`` atomically."""
+    """Score ``inputs`` on Ray (a local one unless ``address``) and write ``out`` atomically.
+
+    ``level``, ``threshold`` and ``top_k`` as in ``RelevanceModel.assemble``.
+    """
     ray = require("ray", "ray")
     require("ray.data", "ray")
     from relevance.persistence.artifacts import load_model
@@ -215,7 +230,8 @@ def score_ray(
     srcs = sources(inputs, input_format)
     kind, gz = output_format(out, fmt)
     # Fail here, with the clear message, rather than inside every actor.
-    load_model(model_dir, embedder=_make_embedder(embedder_factory), backend=backend)
+    loaded = load_model(model_dir, embedder=_make_embedder(embedder_factory), backend=backend)
+    decision = {"level": loaded.resolve_level(level), "threshold": threshold, "top_k": top_k}
     sink = FileSink(Path(out), kind, gz) if out is not None else StdoutSink(kind)
     started = not ray.is_initialized()
     if started:
@@ -241,6 +257,7 @@ def score_ray(
                 "cache_dir": None if cache_dir is None else str(cache_dir),
                 "use_cache": use_cache,
                 "embedder_factory": embedder_factory,
+                "decision": decision,
             },
             batch_size=feeds_per_chunk,
             batch_format="pandas",

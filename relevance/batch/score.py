@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from relevance.embed.cache import CachedEmbedder, cached
@@ -20,17 +21,26 @@ from relevance.model.estimator import RelevanceModel
 SCORING_LRU = 20_000
 
 
-def score_frame(frame: pd.DataFrame, model: RelevanceModel) -> pd.DataFrame:
+def score_frame(
+    frame: pd.DataFrame,
+    model: RelevanceModel,
+    level: str | None = None,
+    threshold: float | None = None,
+    top_k: int | None = None,
+) -> pd.DataFrame:
     """Score a table of whole feeds: every distinct text of all its feeds in ONE encode call.
 
-    Rows come back in input order with ``feed_id, item_id, title, probability,
-    relevant, rank`` (and ``label`` when the input has it).
+    Rows come back in input order with ``SCORE_COLUMNS`` (and ``label``/``grade`` when
+    the input has them); ``level``, ``threshold`` and ``top_k`` as in
+    ``RelevanceModel.assemble``.
     """
     check_frame(frame)
     if not len(frame):
-        return model.assemble(frame, pd.Series([], dtype=float).to_numpy())
+        empty = {level: np.zeros(0) for level in model.levels_}
+        return model.assemble(frame, empty, level, threshold, top_k)
     emb = embed_feeds(frame, model.embedder_)
-    return model.assemble(frame, model.relevance_embedded(frame, emb))
+    probabilities = model.level_probabilities_embedded(frame, emb)
+    return model.assemble(frame, probabilities, level, threshold, top_k)
 
 
 def prepare_model(

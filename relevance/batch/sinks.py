@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from relevance.batch.outputs import OutputError, ResumeError, format_for, render_table
-from relevance.io.schema import LABEL
-from relevance.model.estimator import SCORE_COLUMNS
+from relevance.io.schema import GRADE, LABEL
+from relevance.model.estimator import PASSED_THROUGH, SCORE_COLUMNS
 
 log = logging.getLogger("relevance.batch")
 
@@ -65,22 +65,25 @@ def check_output(out: Path) -> None:
 
 def conform(scored: pd.DataFrame, columns: list[str], warn: list[bool]) -> pd.DataFrame:
     """Fit a chunk to the output's fixed columns (labels may be absent from some feeds)."""
-    if LABEL in columns and LABEL not in scored.columns:
-        scored = scored.assign(**{LABEL: pd.array([pd.NA] * len(scored), dtype="Int64")})
-    dropped = LABEL in scored.columns and LABEL not in columns and scored[LABEL].notna().any()
-    if dropped and not warn[0]:
-        warn[0] = True
-        log.warning(
-            "warning: labels appear after the first chunk, which had none; "
-            "they are not passed through to this output"
-        )
+    for column in PASSED_THROUGH:
+        if column in columns and column not in scored.columns:
+            missing = pd.array([pd.NA] * len(scored), dtype="Int64")
+            scored = scored.assign(**{column: missing})
+        late = column in scored.columns and column not in columns
+        if late and scored[column].notna().any() and not warn[0]:
+            warn[0] = True
+            log.warning(
+                "warning: %ss appear after the first chunk, which had none; "
+                "they are not passed through to this output",
+                column,
+            )
     return scored[columns]
 
 
 def output_columns(scored: pd.DataFrame) -> list[str]:
-    """The output's columns, fixed by its first chunk: labels only if that chunk has some."""
-    labelled = LABEL in scored.columns and bool(scored[LABEL].notna().any())
-    return [*SCORE_COLUMNS, *([LABEL] if labelled else [])]
+    """The output's columns, fixed by its first chunk: labels and grades if it has some."""
+    passed = [c for c in PASSED_THROUGH if c in scored.columns and scored[c].notna().any()]
+    return [*SCORE_COLUMNS, *passed]
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False)
@@ -98,6 +101,11 @@ def _json_any(value: object) -> str:
     return encode_basestring(value) if type(value) is str else _JSON.encode(value)
 
 
+def _json_level(value: Any) -> str:
+    """A level probability; null for a level the model does not have (a story-only model)."""
+    return "null" if value != value else repr(float(value))
+
+
 def _json_label(value: Any) -> str | None:
     """None for a missing label, which the row then leaves out."""
     if value is None or value is pd.NA or value != value:
@@ -109,7 +117,10 @@ _CONVERT = {
     "probability": _json_float,
     "relevant": lambda value: "true" if value else "false",
     "rank": lambda value: repr(int(value)),
+    "p_story": _json_level,
+    "p_topic": _json_level,
     LABEL: _json_label,
+    GRADE: _json_label,
 }
 
 
@@ -130,7 +141,7 @@ def encode_jsonl(scored: pd.DataFrame) -> bytes:
         convert = _CONVERT.get(name, _json_any)
         key = encode_basestring(name) + ": "
         values = scored[name].to_numpy(dtype=object)
-        if name == "probability":  # distinct per row; and -0.0 == 0.0 would merge in a dict
+        if name in ("probability", "p_story", "p_topic"):  # distinct per row; -0.0 == 0.0
             fields.append(pa.array([key + convert(v) for v in values], pa.large_string()))
             continue
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
@@ -162,9 +173,12 @@ def arrow_schema(columns: list[str]):
         "item_id": pa.string(),
         "title": pa.string(),
         "probability": pa.float64(),
+        "p_story": pa.float64(),
+        "p_topic": pa.float64(),
         "relevant": pa.bool_(),
         "rank": pa.int64(),
         LABEL: pa.int64(),
+        GRADE: pa.int64(),
     }
     return pa.schema([(c, types[c]) for c in columns])
 

@@ -53,8 +53,7 @@ def model_key(model: RelevanceModel) -> str:
     state = {
         "config": getattr(model, "config_", None),
         "head": model.head_.to_json(),
-        "calibrator": model.calibrator_.to_json(),
-        "threshold": model.threshold_,
+        "thresholds": model.thresholds_,
         "embedder": model.embedder_.fingerprint,
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()

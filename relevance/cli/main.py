@@ -33,6 +33,9 @@ def _score(args: argparse.Namespace) -> int:
         "input_format": args.input_format,
         "feeds_per_chunk": args.feeds_per_chunk,
         "progress": bars,
+        "level": args.level,
+        "threshold": args.threshold,
+        "top_k": args.top_k,
     }
     try:
         if args.engine == "ray":
@@ -84,15 +87,55 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floors(values: list[str] | None, flag: str) -> float | dict | None:
+    """``--min-precision 0.9`` (every level) or ``--min-precision story=0.9`` (repeatable)."""
+    if not values:
+        return None
+    out: dict[str, float] = {}
+    for value in values:
+        level, sep, number = value.rpartition("=")
+        try:
+            share = float(number)
+        except ValueError:
+            share = float("nan")
+        if not 0 < share <= 1 or (sep and level not in ("story", "topic")):
+            raise _OptionError(
+                f"{flag} {value!r}: expected P or LEVEL=P, P in (0, 1], LEVEL story or topic"
+            )
+        out[level or "*"] = share
+    if "*" in out:
+        if len(out) > 1:
+            raise _OptionError(f"{flag}: give one value for every level, or one per level")
+        return out["*"]
+    return out
+
+
+class _OptionError(ValueError):
+    """A bad option value: exit 2 with the message, before any work."""
+
+
+def _objectives(args: argparse.Namespace) -> dict:
+    precision = _floors(args.min_precision, "--min-precision")
+    recall = _floors(args.min_recall, "--min-recall")
+    objective: str | dict = "f1"
+    if precision is not None or recall is not None:
+        objective = {}
+        for level in ("story", "topic"):
+            for name, floor in (("min_precision", precision), ("min_recall", recall)):
+                value = floor.get(level) if isinstance(floor, dict) else floor
+                if value is not None:
+                    if level in objective:
+                        raise _OptionError(
+                            f"--min-precision and --min-recall both set for the {level} level"
+                        )
+                    objective[level] = name
+    return {"objective": objective, "min_precision": precision, "min_recall": recall}
+
+
 def _train(args: argparse.Namespace) -> int:
     from relevance.train.compare import PromotionRefused
     from relevance.train.pipeline import train
 
-    objective, floor = "f1", {}
-    if args.min_precision is not None:
-        objective, floor = "min_precision", {"min_precision": args.min_precision}
-    elif args.min_recall is not None:
-        objective, floor = "min_recall", {"min_recall": args.min_recall}
     if args.compare is not None and not args.eval:
         print("relevance train: error: --compare needs --eval DATA", file=sys.stderr)
         return 2
@@ -110,36 +153,42 @@ def _train(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
             C=args.C,
             n_splits=args.folds,
-            objective=objective,
             random_state=args.seed,
-            **floor,
+            **_objectives(args),
         )
     except PromotionRefused as exc:
         print(f"relevance train: {exc}", file=sys.stderr)
         return 3
     m = model.report_.metrics
-    base = m["oof_baseline_average_precision"]
-    ap_ci = m["oof"]["ci95"]["average_precision"]
-    print(
-        f"saved {args.out}: out-of-fold average precision {m['oof_average_precision']:.4f} "
-        f"(95% CI {ap_ci[0]:.4f}-{ap_ci[1]:.4f}; cosine {base['cosine']:.4f}, "
-        f"tfidf {base['tfidf']:.4f}, logreg on both {base['logreg_cosine_tfidf']:.4f}); "
-        f"threshold {model.threshold_:.4f} ({objective}: precision {m['oof_precision']:.3f}, "
-        f"recall {m['oof_recall']:.3f}, F1 {m['oof_f1']:.3f}); "
-        f"calibration {model.calibrator_.method}"
-    )
-    config, info = model.train_info_["config"], model.train_info_
-    heldout = (config.get("finetune") or {}).get("heldout")
-    if heldout:
-        from relevance.train.finetune import heldout_summary
-
-        print(f"fine-tuning on held-out stories: {heldout_summary(heldout)}")
-    if config.get("evaluation"):
-        ev = config["evaluation"]
-        lo, hi = ev["ci95"]["average_precision"]
+    print(f"saved {args.out}: levels {', '.join(model.levels_)}")
+    for level, s in m["levels"].items():
+        base = s["oof_baseline_average_precision"]
+        lo, hi = s["oof"]["ci95"]["average_precision"]
         print(
-            f"--eval: average precision {ev['metrics']['average_precision']:.4f} "
-            f"(95% CI {lo:.4f}-{hi:.4f}), F1 {ev['metrics']['f1']:.3f} at the threshold"
+            f"  {level}: out-of-fold average precision {s['oof_average_precision']:.4f} "
+            f"(95% CI {lo:.4f}-{hi:.4f}; cosine {base['cosine']:.4f}, tfidf {base['tfidf']:.4f}); "
+            f"threshold {model.thresholds_[level]:.4f} (precision {s['oof_precision']:.3f}, "
+            f"recall {s['oof_recall']:.3f}, F1 {s['oof_f1']:.3f}), ECE {s['oof_ece']:.3f}"
+        )
+    config, info = model.train_info_["config"], model.train_info_
+    held = config.get("heldout") or {}
+    for level, s in (held.get("levels") or {}).items():
+        lo, hi = s["ci95"]["average_precision"]
+        print(
+            f"  {level}, held-out stories: average precision "
+            f"{s['metrics']['average_precision']:.4f} (95% CI {lo:.4f}-{hi:.4f}), "
+            f"F1 {s['metrics']['f1']:.3f}"
+        )
+    tuned = (config.get("finetune") or {}).get("heldout")
+    if tuned:
+        from relevance.train.heldout import heldout_summary
+
+        print(f"fine-tuning on held-out stories: {heldout_summary(tuned)}")
+    for level, s in ((config.get("evaluation") or {}).get("levels") or {}).items():
+        lo, hi = s["ci95"]["average_precision"]
+        print(
+            f"--eval {level}: average precision {s['metrics']['average_precision']:.4f} "
+            f"(95% CI {lo:.4f}-{hi:.4f}), F1 {s['metrics']['f1']:.3f} at the threshold"
         )
     if info.get("comparison"):
         print(info["comparison"])
@@ -171,16 +220,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         data_sha256=sha256_files(args.data),
         labels={"model": str(args.model), "compare": str(args.compare)},
+        level=args.level,
         progress=TqdmProgress(disable=None, delay=1.0),  # a terminal only, after 1 s
     )
     paths = write_report(result, args.out)
-    m = result.metrics["systems"]["model"]
-    lo, hi = m["ci95"]["average_precision"]
-    print(
-        f"wrote {', '.join(str(p) for p in paths.values())}: average precision "
-        f"{m['average_precision']:.4f} [{lo:.4f}, {hi:.4f}], F1 {m['f1']:.3f} at threshold "
-        f"{m['threshold']:.3f}"
-    )
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    for level, e in result.levels.items():
+        m = e.metrics["systems"]["model"]
+        lo, hi = m["ci95"]["average_precision"]
+        print(
+            f"  {level}: average precision {m['average_precision']:.4f} [{lo:.4f}, {hi:.4f}], "
+            f"F1 {m['f1']:.3f} at threshold {m['threshold']:.3f}, ECE {m['ece']:.3f}"
+        )
     return 0
 
 
@@ -249,6 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--ray-cpus-per-actor", type=float, default=1.0, help="CPUs (threads) each actor reserves"
     )
+    score.add_argument(
+        "--level",
+        choices=["story", "topic"],
+        default=None,
+        help="which probability drives probability, relevant and rank: story (the same "
+        "story) or topic (this story or a related one); default: the model's (topic)",
+    )
+    score.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="keep at this probability instead of the level's trained threshold",
+    )
+    score.add_argument("--top-k", type=int, default=None, help="keep at most K items per feed")
     score.set_defaults(func=_score)
     from relevance.cli.add_backend import register_cli
 
@@ -257,22 +322,30 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="fit a model from labelled feeds")
     train.add_argument("data", nargs="+", type=Path, help="labelled feeds (.jsonl, .csv, .parquet)")
     train.add_argument("--out", type=Path, required=True, help="model folder to write")
-    train.add_argument("--meta", type=Path, default=None, help="JSONL with a record per feed_id")
+    train.add_argument(
+        "--meta", nargs="+", type=Path, default=None, help="JSONL files with a record per feed_id"
+    )
     train.add_argument(
         "--group-by",
         default=None,
-        help="fold groups: a data column or a dotted meta field, e.g. anchor.story",
+        help="fold groups: a data column or dotted meta fields, first present wins, e.g. "
+        "anchor.story,main.topic",
     )
-    goal = train.add_mutually_exclusive_group()
-    goal.add_argument("--objective", choices=["f1"], default="f1")
-    goal.add_argument(
-        "--min-precision", type=float, default=None, help="highest recall at this precision"
+    train.add_argument(
+        "--min-precision",
+        action="append",
+        metavar="[LEVEL=]P",
+        help="threshold with the highest recall at this out-of-fold precision, for every level "
+        "or one (story=0.9); default: the F1-best threshold",
     )
-    goal.add_argument(
-        "--min-recall", type=float, default=None, help="highest precision at this recall"
+    train.add_argument(
+        "--min-recall",
+        action="append",
+        metavar="[LEVEL=]R",
+        help="threshold with the highest precision at this out-of-fold recall",
     )
     train.add_argument("--folds", type=int, default=5)
-    train.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the head")
+    train.add_argument("--C", type=float, default=0.1, help="inverse L2 strength of the heads")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--finetune-embedder",
@@ -303,11 +376,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("data", nargs="+", type=Path, help="labelled feeds (.jsonl, .csv, .parquet)")
     ev.add_argument("--model", type=Path, default=default_model_dir(), help="model folder")
     ev.add_argument("--compare", type=Path, default=None, help="a second model folder")
-    ev.add_argument("--meta", type=Path, default=None, help="JSONL with a record per feed_id")
+    ev.add_argument(
+        "--meta", nargs="+", type=Path, default=None, help="JSONL files with a record per feed_id"
+    )
     ev.add_argument(
         "--slice-by",
         default=None,
         help="a data column, a dotted meta field (anchor.category) or an item field (relation)",
+    )
+    ev.add_argument(
+        "--level",
+        choices=["story", "topic"],
+        default=None,
+        help="the headline level (both are measured when the data has grades)",
     )
     ev.add_argument("--bootstrap", type=int, default=1000, help="resamples of whole feeds")
     ev.add_argument("--seed", type=int, default=0)
@@ -326,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     from relevance.extras import MissingExtra
     from relevance.io.errors import InputError
     from relevance.io.page import PageParseError
+    from relevance.model.levels import LevelError
     from relevance.model.threshold import ObjectiveNotMet
     from relevance.persistence.folder import ModelLoadError
 
@@ -344,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         OutputError,
         RejectsError,
         MissingExtra,
+        LevelError,
+        _OptionError,
     ) as exc:
         print(f"relevance {args.command}: error: {exc}", file=sys.stderr)
         return 2

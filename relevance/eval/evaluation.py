@@ -1,9 +1,11 @@
 """Evaluation harness: the model and its baselines scored on the same labelled feeds.
 
-Every figure comes with a 95% interval from resampling whole feeds (items of one feed share
-an article, so they are not independent), and every system is resampled with the same seed,
-so intervals and the paired model-vs-compare delta see the same feeds. This module computes;
-``relevance.eval.report`` renders. Nothing here reads the data files themselves.
+Each level the labels have (story always; topic with grades) is measured on its own:
+the model's probability for that level, a compared model's, and two baselines, with
+95% intervals from resampling whole feeds (the same seed for every system, so the
+paired delta sees the same feeds), slices by article length and by any field, and
+the worst errors. This module computes; ``relevance.eval.report`` renders. Nothing
+here reads the data files themselves.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,49 +21,57 @@ import numpy as np
 import pandas as pd
 
 from relevance.embed.encoder import Embedder, FeedEmbeddings, embed_feeds
+from relevance.eval.measures import (
+    AT_THRESHOLD,
+    CALIBRATION,
+    FEED_LEVEL,
+    LONG_ARTICLE,
+    N_ERRORS,
+    RANKING,
+    slice_metrics,
+    system_metrics,
+    threshold_analysis,
+    worst_errors,
+)
 from relevance.eval.slices import slice_values
 from relevance.io.meta import read_meta
-from relevance.io.schema import LABEL, check_frame
+from relevance.io.schema import GRADE, check_frame
 from relevance.io.text import feed_texts
 from relevance.model.estimator import RelevanceModel
+from relevance.model.levels import LevelError, targets
 from relevance.model.lexical import TfidfLexicon
-from relevance.model.metrics import (
-    all_metrics,
-    best_f1_threshold,
-    bootstrap_ci,
-    item_metrics,
-    paired_bootstrap_delta,
-    threshold_sweep,
-)
-from relevance.model.rank import rank_within_feed
+from relevance.model.metrics import paired_bootstrap_delta
 from relevance.progress import Progress, ProgressEvent, report
 
-RANKING = ("average_precision", "roc_auc", "ndcg@5", "ndcg@10", "map", "mrr", "group_auc")
-CALIBRATION = ("brier", "ece")
-AT_THRESHOLD = ("precision", "recall", "f1", "mcc", "feeds_dropping_relevant")
-COUNTS = ("tp", "fp", "tn", "fn")
-FEED_LEVEL = ("ndcg@5", "ndcg@10", "map", "mrr", "group_auc", "feeds_dropping_relevant")
+__all__ = ["AT_THRESHOLD", "CALIBRATION", "FEED_LEVEL", "RANKING", "Evaluation", "evaluate"]
+
 SYSTEM_NAMES = {
     "model": "relevance model",
     "compare": "compared model",
     "cosine": "zero-shot embedding cosine",
     "tfidf": "TF-IDF cosine",
 }
-BY_CONSTRUCTION = ("average_precision", "roc_auc", "precision", "f1", "mcc")
-NAN = float("nan")
-N_ERRORS = 10
 
 
 @dataclass
-class Evaluation:
-    """What one run measured: the JSON document plus the arrays the plots need."""
+class LevelEvaluation:
+    """One level's part of a run: its JSON document plus the arrays the plots need."""
 
+    level: str
     metrics: dict[str, Any]
     y: np.ndarray
     feed: np.ndarray
     scores: dict[str, np.ndarray]  # system -> one score per row, same row order as the data
     thresholds: dict[str, float]  # systems that have a trained threshold
     names: dict[str, str] = field(default_factory=dict)  # system -> human label
+
+
+@dataclass
+class Evaluation:
+    """What one run measured: the whole JSON document, and each level's evaluation."""
+
+    metrics: dict[str, Any]
+    levels: dict[str, LevelEvaluation]
 
     def to_json(self) -> str:
         """Deterministic JSON: sorted keys, NaN as null, floats at full precision."""
@@ -144,166 +153,6 @@ def _same_embedder(a: Embedder, b: Embedder) -> bool:
     return a.fingerprint == b.fingerprint and a.max_tokens == b.max_tokens
 
 
-# ----------------------------------------------------------------------------- metrics
-
-
-def system_metrics(
-    y: np.ndarray,
-    score: np.ndarray,
-    feed: np.ndarray,
-    threshold: float | None = None,
-    probability: bool = False,
-    n_resamples: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Point estimates and feed-bootstrap intervals for one system.
-
-    Calibration metrics only for probabilities (a cosine is not one); threshold metrics
-    only for systems with a trained threshold. Counts get no interval.
-    """
-    fn = all_metrics if threshold is None else partial(all_metrics, threshold=threshold)
-    point = fn(y, score, feed)
-    keys = list(RANKING)
-    if probability:
-        keys += CALIBRATION
-    if threshold is not None:
-        keys += AT_THRESHOLD
-    ci = bootstrap_ci(y, score, feed, fn, n_resamples=n_resamples, seed=seed) if keys else {}
-    out: dict[str, Any] = {k: point[k] for k in keys}
-    out["ci95"] = {k: list(ci[k]) for k in keys}
-    if threshold is not None:
-        out.update({k: int(point[k]) for k in COUNTS})
-        out["threshold"] = float(threshold)
-    return out
-
-
-def threshold_analysis(y: np.ndarray, p: np.ndarray, trained: float) -> dict[str, Any]:
-    """The trained threshold beside the one that would have been F1-best on this data.
-
-    The F1-best threshold is tuned on the evaluation data itself, so its F1 is optimistic;
-    a large gap to the trained one says the threshold does not transfer.
-    """
-    best_t, best_f1 = best_f1_threshold(y, p)
-    sweep = threshold_sweep(y, p)
-    at = {}
-    for name, t in (("trained", trained), ("best_f1", best_t)):
-        m = item_metrics(y, p, t) if np.isfinite(t) else {}
-        at[name] = {
-            "threshold": t,
-            **{k: m.get(k, float("nan")) for k in ("precision", "recall", "f1")},
-            "n_kept": int(np.sum(p >= t)) if np.isfinite(t) else 0,
-        }
-    return {
-        "trained_threshold": trained,
-        "best_f1_threshold": best_t,
-        "best_f1": best_f1,
-        "at": at,
-        "sweep": sweep.to_dict(orient="records"),
-    }
-
-
-# ----------------------------------------------------------------------------- slices
-
-
-def slice_metrics(
-    y: np.ndarray,
-    feed: np.ndarray,
-    values: np.ndarray,
-    scores: Mapping[str, np.ndarray],
-    threshold: float,
-    feed_level: bool,
-    n_resamples: int = 1000,
-    seed: int = 0,
-) -> list[dict[str, Any]]:
-    """Model metrics per slice value (feed metrics only when slices hold whole feeds).
-
-    Slicing the items of one feed leaves a ranking nobody sees, so for item-level slices
-    only item metrics are kept. A one-class slice (all relevant or all off-topic, e.g. a
-    ``relation``) has AP, precision and F1 fixed by construction, so they are left out (NaN);
-    there ``kept_share`` (items at or above the threshold, with its interval) is the figure:
-    recall of an all-relevant slice, false-positive rate of an all-off-topic one.
-    """
-    rows = []
-    p = scores["model"]
-    kept = partial(_kept_share, threshold=threshold)
-    for value in sorted(set(values.tolist())):
-        m = values == value
-        full = system_metrics(y[m], p[m], feed[m], threshold, True, n_resamples, seed)
-        keep = [k for k in full["ci95"] if feed_level or k not in FEED_LEVEL]
-        one_class = bool(y[m].min() == y[m].max())
-        if one_class:
-            for k in BY_CONSTRUCTION:
-                full[k], full["ci95"][k] = NAN, [NAN, NAN]
-        ci_kept = bootstrap_ci(y[m], p[m], feed[m], kept, n_resamples=n_resamples, seed=seed)
-        ap = {n: item_metrics(y[m], s[m])["average_precision"] for n, s in scores.items()}
-        row = {
-            "value": value,
-            "n_feeds": int(len(np.unique(feed[m]))),
-            "n_items": int(m.sum()),
-            "n_relevant": int(y[m].sum()),
-            "one_class": one_class,
-            "kept_share": kept(y[m], p[m], feed[m])["kept_share"],
-            "mean_probability": float(np.mean(p[m])),
-            "model": {k: full[k] for k in keep} | {k: full[k] for k in COUNTS},
-            "ci95": {k: full["ci95"][k] for k in keep}
-            | {"kept_share": list(ci_kept["kept_share"])},
-            "average_precision": {n: NAN if one_class else v for n, v in ap.items()},
-        }
-        rows.append(row)
-    rows.sort(key=lambda r: (-r["n_items"], r["value"]))
-    return rows
-
-
-def _kept_share(y: np.ndarray, p: np.ndarray, feed: np.ndarray, threshold: float) -> dict:
-    """Share of items the model keeps (a metric_fn for ``bootstrap_ci``)."""
-    return {"kept_share": float(np.mean(p >= threshold)) if len(p) else NAN}
-
-
-# ----------------------------------------------------------------------------- errors
-
-
-def worst_errors(
-    frame: pd.DataFrame,
-    emb: FeedEmbeddings,
-    p: np.ndarray,
-    threshold: float,
-    k: int = N_ERRORS,
-) -> dict[str, list[dict[str, Any]]]:
-    """The k most confident mistakes each way, with the article sentence the item matched.
-
-    The best-matching sentence is usually why the model went wrong: a shared place or
-    actor in one sentence of an otherwise different story.
-    """
-    y = frame[LABEL].to_numpy(dtype=np.int64)
-    rank = rank_within_feed(p, emb.item_feed)
-    size = np.bincount(emb.item_feed)[emb.item_feed]
-    fp = np.flatnonzero((y == 0) & (p >= threshold))
-    fn = np.flatnonzero((y == 1) & (p < threshold))
-    fp = fp[np.argsort(-p[fp], kind="stable")][:k]
-    fn = fn[np.argsort(p[fn], kind="stable")][:k]
-
-    def row(i: int) -> dict[str, Any]:
-        f = int(emb.item_feed[i])
-        segs = np.flatnonzero(emb.segment_feed == f)
-        sims = emb.segments[segs] @ emb.items[i] if len(segs) else np.zeros(1)
-        j = int(np.argmax(sims))
-        sentences = emb.article_sentences[f]
-        return {
-            "feed_id": str(frame["feed_id"].iat[i]),
-            "item_id": str(frame["item_id"].iat[i]),
-            "article_title": str(frame["article_title"].iat[i]),
-            "item_title": str(frame["item_title"].iat[i]),
-            "label": int(y[i]),
-            "probability": float(p[i]),
-            "rank": int(rank[i]),
-            "feed_size": int(size[i]),
-            "best_sentence": sentences[j] if j < len(sentences) else "",
-            "best_sentence_cosine": float(sims[j]),
-        }
-
-    return {"false_positives": [row(i) for i in fp], "false_negatives": [row(i) for i in fn]}
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -315,17 +164,25 @@ def _model_info(model: RelevanceModel, label: str | None, data_sha: str) -> dict
         "path": label,
         "embedder": emb.model_id,
         "embedder_sha256": emb.fingerprint,
-        "threshold": float(model.threshold_),
+        "levels": list(model.levels_),
+        "thresholds": dict(model.thresholds_),
         "training_sha256": trained_on,
         "in_sample": trained_on == data_sha if trained_on else None,
     }
+
+
+def article_length_slice(frame: pd.DataFrame, item_feed: np.ndarray) -> np.ndarray:
+    """``blurb`` or ``long`` per row, by its article's length (title and body)."""
+    articles = feed_texts(frame).articles
+    long = np.array([len(a) >= LONG_ARTICLE for a in articles])[item_feed]
+    return np.where(long, f"long (>= {LONG_ARTICLE} chars)", f"blurb (< {LONG_ARTICLE} chars)")
 
 
 def evaluate(
     frame: pd.DataFrame,
     model: RelevanceModel,
     compare: RelevanceModel | None = None,
-    meta: Mapping[str, dict] | str | Path | None = None,
+    meta: Mapping[str, dict] | str | Path | list | None = None,
     slice_by: str | None = None,
     n_resamples: int = 1000,
     seed: int = 0,
@@ -333,23 +190,33 @@ def evaluate(
     labels: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     n_errors: int = N_ERRORS,
+    level: str | None = None,
 ) -> Evaluation:
-    """Score every system on ``frame`` (labelled long format) and measure them.
+    """Score every system on ``frame`` (labelled long format) and measure each level.
 
-    The feeds are embedded once; a ``compare`` model with the same embedder reuses those
-    embeddings. ``labels`` names the model folders in the output (e.g. their paths);
-    ``progress`` receives an event per step (and per 1,024 texts embedded).
+    Levels: those the labels have (``grade`` gives story and topic, ``label`` story) and
+    the model scores. The feeds are embedded once; a ``compare`` model with the same
+    embedder reuses those embeddings. ``labels`` names the model folders in the output;
+    ``level`` is the headline level (default: the model's); ``progress`` receives an
+    event per step (and per 1,024 texts embedded).
     """
     check_frame(frame, need_label=True)
     frame = frame.reset_index(drop=True)
-    if isinstance(meta, str | Path):
+    if isinstance(meta, str | Path | list | tuple):
         meta = read_meta(meta)
+    t = targets(frame)
+    headline = model.resolve_level(level)
+    levels = [lv for lv in t.levels if lv in model.levels_]
+    if headline not in levels:
+        raise LevelError(
+            f"--level {headline}: the data has no {headline} labels (it has "
+            f"{' and '.join(t.levels)}); the topic level needs grades (0/1/2)"
+        )
     labels = dict(labels or {})
     sha = data_sha256 or frame_sha256(frame)
-    y = frame[LABEL].to_numpy(dtype=np.int64)
     feed = frame["feed_id"].astype(str).to_numpy()
-    names = ["model", *(["compare"] if compare is not None else []), "cosine", "tfidf"]
-    steps = 4 + 2 * (compare is not None) + len(names) + (slice_by is not None)
+    has_compare = compare is not None
+    steps = 3 + has_compare + len(levels) * (5 + has_compare)
     done = 0
 
     def step(what: str) -> None:
@@ -363,44 +230,89 @@ def evaluate(
     step(f"embedding {len(frame):,} items")
     emb = embed_feeds(frame, _Progressive(model.embedder_, progress))
     advance()
-    scores = {"model": model.relevance_embedded(frame, emb)}
-    thresholds = {"model": float(model.threshold_)}
+    probs = {"model": model.level_probabilities_embedded(frame, emb)}
     if compare is not None:
         step("scoring the compared model")
         same = _same_embedder(model.embedder_, compare.embedder_)
         emb_c = emb if same else embed_feeds(frame, _Progressive(compare.embedder_, progress))
-        scores["compare"] = compare.relevance_embedded(frame, emb_c)
-        thresholds["compare"] = float(compare.threshold_)
+        probs["compare"] = compare.level_probabilities_embedded(frame, emb_c)
         advance()
     step("baselines")
-    scores["cosine"] = cosine_scores(emb)
-    scores["tfidf"] = tfidf_scores(frame, emb.item_feed)
+    baselines = {"cosine": cosine_scores(emb), "tfidf": tfidf_scores(frame, emb.item_feed)}
     advance()
-
-    systems: dict[str, Any] = {}
-    for name in names:
-        step(f"bootstrap {name}")
-        systems[name] = system_metrics(
-            y, scores[name], feed, thresholds.get(name), name in thresholds, n_resamples, seed
-        )
+    length = article_length_slice(frame, emb.item_feed)
+    extra = slice_values(frame, slice_by, meta) if slice_by is not None else None
+    gain = frame[GRADE].to_numpy(dtype=np.int64) if t.grade is not None else None
+    per_level: dict[str, LevelEvaluation] = {}
+    for lv in levels:
+        y = t.of_level(lv)
+        scores = {"model": probs["model"][lv]}
+        thresholds = {"model": float(model.thresholds_[lv])}
+        if compare is not None and lv in probs["compare"]:
+            scores["compare"] = probs["compare"][lv]
+            thresholds["compare"] = float(compare.thresholds_[lv])
+        scores.update(baselines)
+        systems: dict[str, Any] = {}
+        for name, score in scores.items():
+            step(f"{lv}: bootstrap {name}")
+            systems[name] = system_metrics(
+                y, score, feed, thresholds.get(name), name in thresholds, n_resamples, seed,
+                gain if gain is not None else y,
+            )  # fmt: skip
+            advance()
+        step(f"{lv}: paired deltas")
+        deltas = {
+            name: paired_bootstrap_delta(
+                y, scores["model"], score, feed, "average_precision", n_resamples, seed
+            )
+            for name, score in scores.items()
+            if name != "model"
+        }
+        if "compare" in deltas:
+            systems["compare"]["delta_average_precision"] = deltas["compare"]
         advance()
-    if compare is not None:
-        step("paired delta")
-        delta = paired_bootstrap_delta(
-            y, scores["model"], scores["compare"], feed, "average_precision", n_resamples, seed
-        )
-        systems["compare"]["delta_average_precision"] = delta
+        step(f"{lv}: thresholds, slices and errors")
+        doc = {
+            "threshold": thresholds["model"],
+            "systems": systems,
+            "deltas": deltas,
+            "threshold_analysis": threshold_analysis(y, scores["model"], thresholds["model"]),
+            "slices": {
+                "article_length": _slices(
+                    "article_length",
+                    "article",
+                    length,
+                    y,
+                    feed,
+                    scores,
+                    thresholds,
+                    n_resamples,
+                    seed,
+                )  # fmt: skip
+            },
+            "errors": worst_errors(frame, emb, y, scores["model"], thresholds["model"], n_errors),
+        }
+        if extra is not None:
+            values, source = extra
+            doc["slices"][slice_by] = _slices(
+                slice_by, source, values, y, feed, scores, thresholds, n_resamples, seed
+            )
         advance()
-
-    doc: dict[str, Any] = {
+        per_level[lv] = LevelEvaluation(
+            lv, doc, y, feed, scores, thresholds, {n: SYSTEM_NAMES[n] for n in scores}
+        )
+    doc_all: dict[str, Any] = {
         "data": {
             "n_feeds": int(len(np.unique(feed))),
-            "n_items": int(len(y)),
-            "n_relevant": int(y.sum()),
+            "n_items": int(len(frame)),
+            "n_relevant": int(t.story.sum()),
+            "grades": None
+            if t.grade is None
+            else {str(g): int((t.grade == g).sum()) for g in (0, 1, 2)},
             "sha256": sha,
         },
-        "threshold": thresholds["model"],
-        "systems": systems,
+        "level": headline,
+        "levels": {lv: e.metrics for lv, e in per_level.items()},
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "unit": "feed", "level": 0.95},
         "models": {
             name: _model_info(m, labels.get(name), sha)
@@ -408,31 +320,25 @@ def evaluate(
             if m is not None
         },
     }
-    step("thresholds")
-    doc["threshold_analysis"] = threshold_analysis(y, scores["model"], thresholds["model"])
+    step("done")
     advance()
-    if slice_by is not None:
-        step(f"slices by {slice_by}")
-        values, level = slice_values(frame, slice_by, meta)
-        by_feed = pd.Series(values).groupby(feed).nunique()
-        whole_feeds = bool((by_feed <= 1).all())
-        doc["slices"] = {
-            "field": slice_by,
-            "source": level,
-            "feed_level": whole_feeds,
-            "rows": slice_metrics(
-                y, feed, values, scores, thresholds["model"], whole_feeds, n_resamples, seed
-            ),
-        }
-        advance()
-    step("errors")
-    doc["errors"] = worst_errors(frame, emb, scores["model"], thresholds["model"], n_errors)
-    advance()
-    return Evaluation(
-        metrics=doc,
-        y=y,
-        feed=feed,
-        scores=scores,
-        thresholds=thresholds,
-        names={n: SYSTEM_NAMES[n] for n in names},
+    return Evaluation(doc_all, per_level)
+
+
+def _slices(
+    field_name: str,
+    source: str,
+    values: np.ndarray,
+    y: np.ndarray,
+    feed: np.ndarray,
+    scores: dict[str, np.ndarray],
+    thresholds: dict[str, float],
+    n_resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    by_feed = pd.Series(values).groupby(feed).nunique()
+    whole_feeds = bool((by_feed <= 1).all())
+    rows = slice_metrics(
+        y, feed, values, scores, thresholds["model"], whole_feeds, n_resamples, seed
     )
+    return {"field": field_name, "source": source, "feed_level": whole_feeds, "rows": rows}

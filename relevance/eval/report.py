@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from relevance.eval import plots
-from relevance.eval.evaluation import AT_THRESHOLD, CALIBRATION, FEED_LEVEL, RANKING, Evaluation
+from relevance.eval.evaluation import Evaluation, LevelEvaluation
+from relevance.eval.measures import AT_THRESHOLD, CALIBRATION, FEED_LEVEL, GRADED, RANKING
 from relevance.extras import require
 from relevance.io.files import write_atomic
 
@@ -27,6 +28,8 @@ LABELS = {
     "roc_auc": "ROC-AUC",
     "ndcg@5": "nDCG@5",
     "ndcg@10": "nDCG@10",
+    "graded_ndcg@5": "nDCG@5, graded gains",
+    "graded_ndcg@10": "nDCG@10, graded gains",
     "map": "MAP (per feed)",
     "mrr": "MRR",
     "group_auc": "group AUC",
@@ -40,11 +43,15 @@ LABELS = {
 }
 GROUPS = (
     ("item ranking", ("average_precision", "roc_auc")),
-    ("feed ranking", tuple(k for k in RANKING if k in FEED_LEVEL)),
+    ("feed ranking", (*GRADED, *(k for k in RANKING if k in FEED_LEVEL))),
     ("at the trained threshold", AT_THRESHOLD),
     ("calibration", CALIBRATION),
 )
 DASH = "—"
+#: The side-by-side table: the figures the issue of two levels turns on.
+SIDE_BY_SIDE = ("average_precision", "graded_ndcg@5", "graded_ndcg@10", "f1", "precision",
+                "recall", "ece", "brier")  # fmt: skip
+LEVEL_TEXT = {"story": "story level (the same story)", "topic": "topic level (story or related)"}
 
 
 @dataclass
@@ -99,7 +106,7 @@ def _short(text: str, n: int = 160) -> str:
 # ----------------------------------------------------------------------------- tables
 
 
-def summary_table(ev: Evaluation) -> Table:
+def summary_table(ev: LevelEvaluation) -> Table:
     systems = ev.metrics["systems"]
     order = list(ev.names)
     rows, groups = [], {}
@@ -116,7 +123,7 @@ def summary_table(ev: Evaluation) -> Table:
             + [Cell("")] * (len(order) - 2)
         )
     return Table(
-        title="Summary",
+        title=f"Summary, {LEVEL_TEXT[ev.level]}",
         how="Each cell is the figure on all feeds and, in brackets, its 95% interval from "
         "resampling whole feeds. Higher is better except Brier and ECE; a dash means the metric "
         "does not apply (a cosine is not a probability and has no trained threshold).",
@@ -127,7 +134,7 @@ def summary_table(ev: Evaluation) -> Table:
     )
 
 
-def confusion_table(ev: Evaluation) -> Table:
+def confusion_table(ev: LevelEvaluation) -> Table:
     rows = []
     for key in ev.thresholds:
         m = ev.metrics["systems"][key]
@@ -136,7 +143,7 @@ def confusion_table(ev: Evaluation) -> Table:
             + [Cell(_num(m[k])) for k in ("tp", "fp", "fn", "tn")]
         )
     return Table(
-        title="Confusion counts",
+        title=f"Confusion counts, {ev.level} level",
         how="Items kept (probability ≥ threshold) or dropped, against their labels: "
         "false positives are off-topic items shown, false negatives relevant items hidden.",
         headers=[
@@ -152,7 +159,7 @@ def confusion_table(ev: Evaluation) -> Table:
     )
 
 
-def threshold_table(ev: Evaluation) -> Table:
+def threshold_table(ev: LevelEvaluation) -> Table:
     ta = ev.metrics["threshold_analysis"]
     rows = []
     for name, label in (
@@ -183,7 +190,7 @@ def threshold_table(ev: Evaluation) -> Table:
                 ]
             )
     return Table(
-        title="Threshold analysis",
+        title=f"Threshold analysis, {ev.level} level",
         how="The model keeps an item when its probability reaches the threshold learnt in "
         "training. The F1-best threshold is tuned on this very data, so its F1 is optimistic; "
         "a big gap between the two says the trained threshold does not transfer.",
@@ -194,10 +201,11 @@ def threshold_table(ev: Evaluation) -> Table:
     )
 
 
-def slice_table(ev: Evaluation) -> Table | None:
-    sl = ev.metrics.get("slices")
-    if not sl:
-        return None
+def slice_tables(ev: LevelEvaluation) -> list[Table]:
+    return [slice_table(ev, sl) for sl in ev.metrics.get("slices", {}).values()]
+
+
+def slice_table(ev: LevelEvaluation, sl: dict) -> Table:
     feed_keys = ["ndcg@10", "feeds_dropping_relevant"] if sl["feed_level"] else []
     keys = ["average_precision", "roc_auc", "precision", "recall", "f1", *feed_keys]
     others = [s for s in ev.names if s != "model"]
@@ -217,7 +225,7 @@ def slice_table(ev: Evaluation) -> Table | None:
         )
     level = "whole feeds" if sl["feed_level"] else "items within feeds"
     return Table(
-        title=f"Slices by {sl['field']}",
+        title=f"Slices by {sl['field']}, {ev.level} level",
         how=f"Slices hold {level} (field from the {sl['source']} level). Model metrics at the "
         "trained threshold with 95% intervals; 'kept' is the share of the slice's items kept, "
         "which is the recall of an all-relevant slice and the false-positive rate of an "
@@ -231,7 +239,7 @@ def slice_table(ev: Evaluation) -> Table | None:
     )
 
 
-def error_tables(ev: Evaluation) -> list[Table]:
+def error_tables(ev: LevelEvaluation) -> list[Table]:
     tables = []
     how = {
         "false_positives": "Off-topic items the model kept, most confident first, with the "
@@ -240,8 +248,8 @@ def error_tables(ev: Evaluation) -> list[Table]:
         "article sentence closest to the item.",
     }
     for key, title in (
-        ("false_positives", "Worst false positives"),
-        ("false_negatives", "Worst false negatives"),
+        ("false_positives", f"Worst false positives, {ev.level} level"),
+        ("false_negatives", f"Worst false negatives, {ev.level} level"),
     ):
         rows = [
             [
@@ -273,17 +281,52 @@ def error_tables(ev: Evaluation) -> list[Table]:
     return tables
 
 
+def levels_table(ev: Evaluation) -> Table:
+    """Both levels side by side: for each, the model, a compared model and the baselines."""
+    columns = [(lv, name) for lv, e in ev.levels.items() for name in e.names]
+    rows = []
+    for key in SIDE_BY_SIDE:
+        cells = [_cell(ev.levels[lv].metrics["systems"][name], key) for lv, name in columns]
+        rows.append([Cell(LABELS[key]), *cells])
+    return Table(
+        title="The levels side by side",
+        how="Each level on its own labels: story = the same story (grade 2), topic = the same "
+        "or a related story (grade >= 1). nDCG with graded gains counts a related story half as "
+        "much as the same story (gains 2^grade - 1). F1, precision and recall at each level's "
+        "trained threshold. Brackets: 95% intervals from resampling whole feeds.",
+        headers=["metric", *(f"{lv}: {ev.levels[lv].names[name]}" for lv, name in columns)],
+        rows=rows,
+        numeric=[False, *([True] * len(columns))],
+    )
+
+
 def all_tables(ev: Evaluation) -> dict[str, Any]:
     return {
-        "summary": summary_table(ev),
-        "confusion": confusion_table(ev),
-        "threshold": threshold_table(ev),
-        "slices": slice_table(ev),
-        "errors": error_tables(ev),
+        "levels": levels_table(ev),
+        "per_level": {
+            lv: {
+                "summary": summary_table(e),
+                "confusion": confusion_table(e),
+                "threshold": threshold_table(e),
+                "slices": slice_tables(e),
+                "errors": error_tables(e),
+            }
+            for lv, e in ev.levels.items()
+        },
     }
 
 
 # ----------------------------------------------------------------------------- documents
+
+
+def _versus(e: LevelEvaluation) -> str:
+    """The model against each other system, saying better only when the interval says so."""
+    parts = []
+    for name, d in e.metrics.get("deltas", {}).items():
+        lo, hi = d["ci95"]
+        verdict = "better" if lo > 0 else "worse" if hi < 0 else "no clear difference"
+        parts.append(f"vs {e.names[name]} ΔAP {d['delta']:+.3f} [{_ci(d['ci95'])}]: {verdict}")
+    return "; ".join(parts)
 
 
 def facts(ev: Evaluation) -> dict[str, Any]:
@@ -291,23 +334,33 @@ def facts(ev: Evaluation) -> dict[str, Any]:
     d, boot = ev.metrics["data"], ev.metrics["bootstrap"]
     models = ev.metrics.get("models", {})
     in_sample = [k for k, m in models.items() if m.get("in_sample")]
-    systems = ev.metrics["systems"]
-    ap = {k: systems[k]["average_precision"] for k in ev.names}
-    best = max((k for k in ap if not math.isnan(ap[k])), key=ap.get, default="model")
+    headline = []
+    for lv, e in ev.levels.items():
+        m = e.metrics["systems"]["model"]
+        headline.append(
+            f"{LEVEL_TEXT[lv]}: model average precision {_num(m['average_precision'])} "
+            f"[{_ci(m['ci95']['average_precision'])}]; {_versus(e)}."
+        )
+    grades = d.get("grades")
+    counts = (
+        f"grades 2/1/0: {grades['2']:,}/{grades['1']:,}/{grades['0']:,}"
+        if grades
+        else f"{d['n_relevant']:,} relevant"
+    )
+    names = {"model": "relevance model", "compare": "compared model"}
     return {
-        "data": f"{d['n_feeds']:,} feeds, {d['n_items']:,} items, {d['n_relevant']:,} relevant "
+        "data": f"{d['n_feeds']:,} feeds, {d['n_items']:,} items, {counts} "
         f"(data sha256 {d['sha256'][:12]}…)",
         "models": [
-            f"{ev.names[k]}: {m.get('path') or '(in memory)'}, threshold "
-            f"{m['threshold']:.3f}, embedder {m['embedder']}"
+            f"{names[k]}: {m.get('path') or '(in memory)'}, thresholds "
+            + ", ".join(f"{lv} {t:.3f}" for lv, t in m["thresholds"].items())
+            + f", embedder {m['embedder']}"
             for k, m in models.items()
         ],
         "bootstrap": f"{boot['n_resamples']:,} resamples of whole feeds, seed {boot['seed']}",
-        "headline": f"Model average precision {_num(ap['model'])} "
-        f"[{_ci(systems['model']['ci95']['average_precision'])}] vs zero-shot cosine "
-        f"{_num(ap['cosine'])} and TF-IDF {_num(ap['tfidf'])}; best: {ev.names[best]}.",
+        "headline": headline,
         "warning": (
-            f"In-sample: the {', '.join(ev.names[k] for k in in_sample)} was trained "
+            f"In-sample: the {', '.join(names[k] for k in in_sample)} was trained "
             "on exactly this data; these figures overstate how it does on new feeds."
         )
         if in_sample
@@ -336,18 +389,20 @@ def render_markdown(ev: Evaluation, tables: dict[str, Any] | None = None) -> str
     if f["warning"]:
         lines += [f"> **Warning.** {f['warning']}", ""]
     lines += [
+        *(f"- {h}" for h in f["headline"]),
         f"- data: {f['data']}",
         *(f"- {m}" for m in f["models"]),
         f"- intervals: 95%, {f['bootstrap']}",
-        f"- {f['headline']}",
         "",
     ]
-    order = [tables["summary"], tables["confusion"], tables["threshold"]]
-    order += [t for t in (tables["slices"],) if t is not None] + tables["errors"]
+    order = [tables["levels"]]
+    for per in tables["per_level"].values():
+        order += [per["summary"], per["confusion"], per["threshold"], *per["slices"]]
+        order += per["errors"]
     return "\n".join(lines) + "\n" + "\n".join(_md_table(t) for t in order)
 
 
-def figures(ev: Evaluation) -> dict[str, str]:
+def figures(ev: LevelEvaluation) -> dict[str, str]:
     systems = ev.metrics["systems"]
     ap = {k: systems[k]["average_precision"] for k in ev.scores}
     auc = {k: systems[k]["roc_auc"] for k in ev.scores}
@@ -375,7 +430,10 @@ def render_html(ev: Evaluation, tables: dict[str, Any] | None = None) -> str:
         lstrip_blocks=True,
     )
     return env.get_template("report.html.j2").render(
-        facts=facts(ev), tables=tables or all_tables(ev), figures=figures(ev)
+        facts=facts(ev),
+        tables=tables or all_tables(ev),
+        figures={lv: figures(e) for lv, e in ev.levels.items()},
+        level_text=LEVEL_TEXT,
     )
 
 

@@ -22,8 +22,37 @@ def lookup(record: object, dotted: str) -> object:
     return value
 
 
-def read_meta(meta: str | Path) -> dict[str, dict]:
-    """The meta file's records by feed id."""
+MetaPaths = str | Path | list[str | Path] | tuple[str | Path, ...]
+
+
+def lookup_any(record: object, fields: str) -> object:
+    """The first of comma-separated dotted ``fields`` that the record has (``a.story,b.topic``).
+
+    With several fields, the value is prefixed with its field, so that values of
+    different fields (a story name, a topic number) can never collide.
+    """
+    names = [f.strip() for f in fields.split(",") if f.strip()]
+    for name in names:
+        value = lookup(record, name)
+        if value is not None:
+            return value if len(names) == 1 else f"{name}={value}"
+    return None
+
+
+def read_meta(meta: MetaPaths) -> dict[str, dict]:
+    """The meta records of one or more files, by feed id (a feed id once over all of them)."""
+    if isinstance(meta, list | tuple):
+        merged: dict[str, dict] = {}
+        where: dict[str, str] = {}
+        for path in meta:
+            for feed_id, record in read_meta(path).items():
+                if feed_id in merged:
+                    raise InputError(
+                        str(path), "-", "feed_id", feed_id,
+                        f"each feed id in one meta file only (also in {where[feed_id]})",
+                    )  # fmt: skip
+                merged[feed_id], where[feed_id] = record, str(path)
+        return merged
     by_feed: dict[str, dict] = {}
     try:
         with open(meta, "rb") as fh:

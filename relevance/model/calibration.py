@@ -44,7 +44,9 @@ class Calibrator:
             raise ValueError(f"calibration method {method!r}, expected one of {METHODS}")
         self.method = method
 
-    def fit(self, scores: np.ndarray, y: np.ndarray, length: np.ndarray | None = None) -> Calibrator:
+    def fit(
+        self, scores: np.ndarray, y: np.ndarray, length: np.ndarray | None = None
+    ) -> Calibrator:
         scores = np.asarray(scores, dtype=np.float64)
         if self.method == "isotonic":
             iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
@@ -127,7 +129,9 @@ def cross_fit(
     splits = min(n_splits, len(np.unique(groups[rows])))
     for train, test in GroupKFold(n_splits=splits).split(scores, y, groups):
         train = train[rows[train]]
-        cal = Calibrator(method).fit(scores[train], y[train], None if length is None else length[train])
+        cal = Calibrator(method).fit(
+            scores[train], y[train], None if length is None else length[train]
+        )
         out[test] = cal.predict(scores[test], None if length is None else length[test])
     return out
 

@@ -19,25 +19,32 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from relevance.embed.encoder import Embedder, FeedEmbeddings, SentenceTransformerEmbedder, embed_feeds
+from relevance.embed.encoder import (
+    Embedder,
+    FeedEmbeddings,
+    SentenceTransformerEmbedder,
+    embed_feeds,
+)
 from relevance.io.schema import GRADE, LABEL, check_frame
 from relevance.io.text import FeedTexts
 from relevance.model import fitting
 from relevance.model.calibration import METHODS, longness
 from relevance.model.features import FEATURE_NAMES, compute_features
 from relevance.model.head import LogisticHead
-from relevance.model.levels import LEVELS, LevelHead, class_probabilities, targets
+from relevance.model.levels import LEVELS, LevelError, LevelHead, class_probabilities, targets
 from relevance.model.lexical import TfidfLexicon
 from relevance.model.names import NameExtractor, name_overlap
 from relevance.model.rank import rank_within_feed
 from relevance.model.similarity import LEAD_SENTENCES, embedding_similarities
-from relevance.model.threshold import OBJECTIVES, ThresholdChoice
+from relevance.model.threshold import OBJECTIVES
 
 __all__ = ["SCORE_COLUMNS", "NotFittedError", "RelevanceModel"]
 
 SCORE_COLUMNS = [
     "feed_id", "item_id", "title", "probability", "p_story", "p_topic", "relevant", "rank",
 ]  # fmt: skip
+#: L2 strength of the stage heads: ~60 features, a few thousand items.
+DEFAULT_C = 0.1
 #: Columns of the input passed through to the output when present.
 PASSED_THROUGH = (LABEL, GRADE)
 
@@ -82,7 +89,7 @@ class RelevanceModel(BaseEstimator):
     def __init__(
         self,
         embedder: Embedder | None = None,
-        C: float = 0.1,
+        C: float = DEFAULT_C,
         n_splits: int = 5,
         objective: str | dict = "f1",
         min_precision: float | dict | None = None,
@@ -222,9 +229,9 @@ class RelevanceModel(BaseEstimator):
         self._check_fitted()
         level = level or self.default_level_
         if level not in LEVELS:
-            raise ValueError(f"level {level!r}, expected one of {list(LEVELS)}")
+            raise LevelError(f"level {level!r}, expected one of {list(LEVELS)}")
         if level not in self.levels_:
-            raise ValueError(
+            raise LevelError(
                 f"this model has only the {' and '.join(self.levels_)} level: it was trained on "
                 "labels without grades; train on graded data (grade 0/1/2) for the topic level"
             )
@@ -345,9 +352,7 @@ def _features(
     sims: dict[str, np.ndarray],
 ) -> np.ndarray:
     idf, rare = lexicon.idf()
-    overlap = name_overlap(
-        names, texts.items, texts.articles, leads(emb), emb.item_feed, idf, rare
-    )
+    overlap = name_overlap(names, texts.items, texts.articles, leads(emb), emb.item_feed, idf, rare)
     lexical = lexicon.cosine(texts.articles, texts.items, emb.item_feed)
     return compute_features(emb, lexical, overlap, sims)
 

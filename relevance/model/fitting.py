@@ -61,8 +61,8 @@ def out_of_fold(
         for stage in t.stages:
             rows, target = t.stage(stage)
             fit = train[rows[train]]
-            logits[stage][test] = LogisticHead(C=C).fit(X[fit], target[fit]).decision_function(
-                X[test]
+            logits[stage][test] = (
+                LogisticHead(C=C).fit(X[fit], target[fit]).decision_function(X[test])
             )
         for name, column in BASELINES.items():
             baselines[name][test] = X[test, FEATURE_NAMES.index(column)]
@@ -72,7 +72,10 @@ def out_of_fold(
         rows, target = t.stage(stage)
         method, scores, p = choose_calibration(logits[stage], target, groups, length, rows)
         if calibration != "auto" and calibration != method:
-            method, p = calibration, cross_fit(calibration, logits[stage], target, groups, length, rows)
+            method, p = (
+                calibration,
+                cross_fit(calibration, logits[stage], target, groups, length, rows),
+            )
         methods[stage], briers[stage], stage_p[stage] = method, scores, p
     return OutOfFold(logits, compose(stage_p), fold, baselines, methods, briers)
 

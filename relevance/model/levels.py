@@ -28,6 +28,10 @@ GRADED_STAGES = ("topic", "story_given_topic")
 LABEL_STAGES = ("story",)
 
 
+class LevelError(ValueError):
+    """A level the model does not have (or no such level): the CLI exits 2 on it."""
+
+
 @dataclass(frozen=True)
 class Targets:
     """What a table's labels say: grades (both levels) or story labels (one level)."""
@@ -42,6 +46,9 @@ class Targets:
     @property
     def stages(self) -> tuple[str, ...]:
         return GRADED_STAGES if self.grade is not None else LABEL_STAGES
+
+    def subset(self, rows: np.ndarray) -> Targets:
+        return Targets(None if self.grade is None else self.grade[rows], self.story[rows])
 
     def of_level(self, level: str) -> np.ndarray:
         if level == "story":
@@ -126,7 +133,7 @@ class LevelHead:
                 f"expected {list(GRADED_STAGES)} or {list(LABEL_STAGES)}"
             )
         heads, cals = {}, {}
-        for name in (GRADED_STAGES if "topic" in stages else LABEL_STAGES):
+        for name in GRADED_STAGES if "topic" in stages else LABEL_STAGES:
             heads[name] = LogisticHead.from_json(stages[name]["head"], n_features)
             cals[name] = Calibrator.from_json(stages[name]["calibrator"])
         return cls(heads, cals)
@@ -146,6 +153,7 @@ def class_probabilities(levels: dict[str, np.ndarray]) -> np.ndarray:
 
 __all__ = [
     "GRADED_STAGES",
+    "LevelError",
     "LABEL_STAGES",
     "LEVELS",
     "LevelHead",

@@ -1,9 +1,12 @@
 """The model card: README.md of a model folder, rendered from its config.json alone.
 
 Rendering only from the config keeps the card deterministic (same config, same
-bytes) and always in step with the model. The card is documentation, so it is
-not listed in config.json's hashes (it could not be: it shows them); re-render
-it with ``python -m relevance.train.card DIR``.
+bytes) and always in step with the model. It follows the Hugging Face model-card
+conventions: YAML front matter (licence, language, library, base model, data sets,
+metrics, tags, and the held-out results as a model index), then intended use, how
+to use, training data, held-out figures at both levels, and limitations. The card
+is documentation, so it is not listed in config.json's hashes (it could not be: it
+shows them); re-render it with ``python -m relevance.train.card DIR``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ _NAMES = {
     "ndcg@5": "nDCG@5",
     "map": "MAP (per feed)",
 }
+_LEVEL_TEXT = {
+    "story": "the same story or ongoing event (for *more on this story* modules)",
+    "topic": "this story or a related one (for *related* modules)",
+}
+_BASE_LICENCE = "all-MiniLM-L6-v2: Apache-2.0"
 
 
 def _ordered(keys: dict) -> list[str]:
@@ -44,24 +52,109 @@ def _ci(ci: list | None) -> str:
     return f"{ci[0]:.4f} – {ci[1]:.4f}"
 
 
-def _metric_table(summary: dict, title: str = "value") -> list[str]:
-    rows = [f"| metric | {title} | 95% interval |", "|---|---|---|"]
-    for key in _ordered(summary["metrics"]):
-        value, ci = summary["metrics"][key], summary["ci95"].get(key)
-        rows.append(f"| {_NAMES.get(key, key)} | {_num(value)} | {_ci(ci)} |")
-    return rows
+def _yaml_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
+
+
+def _front_matter(c: dict) -> list[str]:
+    t = c.get("training_data", {})
+    ft = c.get("finetune")
+    base = ft["base_model"] if ft else c["embedder"]["model"]
+    out = [
+        "---",
+        "license: other",
+        f"license_name: {_yaml_str('mixed: code MIT; ' + _BASE_LICENCE + '; data: see the card')}",
+        "language:",
+        "- en",
+        "library_name: relevance",
+        f"base_model: {_yaml_str(base)}",
+        "pipeline_tag: text-classification",
+        "tags:",
+        *(f"- {tag}" for tag in ("news", "recommendation", "relevance", "sentence-transformers")),
+    ]
+    names = [f["name"] for f in t.get("file_details", [])]
+    if names:
+        out += ["datasets:", *(f"- {_yaml_str(n)}" for n in names)]
+    out += ["metrics:", "- average_precision", "- f1", "- ndcg", "- ece"]
+    held = (c.get("heldout") or {}).get("levels")
+    if held:
+        out += ["model-index:", f"- name: {_yaml_str('relevance')}", "  results:"]
+        for level, s in held.items():
+            out += [
+                "  - task:",
+                "      type: text-classification",
+                f"      name: {_yaml_str(f'{level}-level relevance')}",
+                "    dataset:",
+                f"      name: {_yaml_str('held-out stories of the training data')}",
+                "      type: held-out",
+                "    metrics:",
+            ]
+            for key in ("average_precision", "f1", "ndcg@5", "brier"):
+                if s["metrics"].get(key) is not None:
+                    out += [
+                        f"    - type: {key}",
+                        f"      value: {round(float(s['metrics'][key]), 4)}",
+                    ]
+    return [*out, "---"]
+
+
+def _summary(c: dict) -> list[str]:
+    t = c.get("training_data", {})
+    ft = " with a fine-tuned embedder" if c.get("finetune") else ""
+    levels = ", ".join(f"`{lv}` (threshold {c['thresholds'][lv]:.4f})" for lv in c["levels"])
+    out = [
+        "# Relevance model card",
+        "",
+        f"Topic-relevance classifier for news recommendation feeds{ft}, trained on "
+        f"{t.get('n_feeds')} labelled feeds ({t.get('n_items')} items). Levels: {levels}; "
+        f"default level `{c['default_level']}`.",
+    ]
+    if c.get("command"):
+        out += [
+            "",
+            "Rebuild (same data and library versions give a byte-identical folder):",
+            "",
+            "```bash",
+            c["command"],
+            "```",
+        ]
+    return out
 
 
 def _intended_use(c: dict) -> list[str]:
-    return [
+    out = [
         "## Intended use",
         "",
-        "Scores the recommended stories under a news article: each item gets a calibrated "
-        "probability of being on the article's topic (the same news story), a keep/drop "
-        "decision from the trained threshold and a rank within its feed. It is meant for "
-        "filtering and ordering recommendation feeds of English news, with a person or a "
-        "monitored metric watching the outcome; it is not a fact checker and does not judge "
-        "quality, safety or bias of an item.",
+        "Scores the recommended stories under a news article. Each item gets a calibrated "
+        "probability per level, a keep/drop decision from that level's trained threshold and a "
+        "rank within its feed:",
+        "",
+    ]
+    out += [f"- `p_{lv}`: the item is {_LEVEL_TEXT[lv]}" for lv in c["levels"]]
+    out += [
+        "",
+        "It is meant for filtering and ordering recommendation feeds of English news, with a "
+        "person or a monitored metric watching the outcome. It is not a fact checker and does "
+        "not judge the quality, safety or bias of an item.",
+    ]
+    return out
+
+
+def _how_to_use(c: dict) -> list[str]:
+    level = c["default_level"]
+    return [
+        "## How to use",
+        "",
+        "```bash",
+        "relevance score page.txt --model DIR                     # ranked table",
+        f"relevance score feeds.jsonl --model DIR --level {level} -o scores.parquet",
+        "```",
+        "",
+        "```python",
+        "import relevance",
+        "model = relevance.load_model(DIR)",
+        'ranked = model.rank("Article title. Article text ...", ["headline one", "headline two"])',
+        "```",
     ]
 
 
@@ -73,74 +166,126 @@ def _data(c: dict) -> list[str]:
             f"- `{f['name']}` ({f['format']}): {f['n_feeds']} feeds, {f['n_items']} items, "
             f"sha256 `{f['sha256']}`"
         )
-    out.append(
-        f"- in all: {t.get('n_feeds')} feeds, {t.get('n_items')} items, {t.get('n_relevant')} "
-        f"relevant ({_num(t.get('relevant_share'), 3)}); combined sha256 `{t.get('sha256')}`"
+    grades = t.get("grades")
+    counts = (
+        f"grades 2 / 1 / 0: {grades['2']} / {grades['1']} / {grades['0']}"
+        if grades
+        else f"{t.get('n_relevant')} same-story items (labels only: story level)"
     )
-    meta = t.get("meta")
-    if meta:
+    out.append(f"- in all: {t.get('n_feeds')} feeds, {t.get('n_items')} items, {counts}")
+    out.append(f"- combined sha256 `{t.get('sha256')}`")
+    for meta in t.get("meta") or []:
         out.append(f"- meta file `{meta['name']}`, sha256 `{meta['sha256']}`")
     out.append(
         f"- folds grouped by `{t.get('group_by')}` ({t.get('n_groups')} groups): every "
         "out-of-fold figure is on groups the fold's model never saw"
     )
-    out += ["", "Provenance:", ""]
+    out += ["", "Provenance and licences:", ""]
     prov = t.get("provenance")
     if not prov:
         out.append("- unknown (no `provenance` field in a meta file)")
     for p in prov or []:
-        parts = [f"{k}: {p[k]}" for k in sorted(p)]
-        out.append("- " + "; ".join(parts))
+        out.append("- " + "; ".join(f"{k}: {p[k]}" for k in sorted(p)))
+    out.append(f"- base embedder {_BASE_LICENCE}")
     if prov:
-        out.append("")
-        out.append("Keep this attribution wherever the data or text derived from it is copied.")
+        out += [
+            "",
+            "Keep this attribution wherever the data or text derived from it is copied. News "
+            "texts remain their publishers' work (research use).",
+        ]
     return out
 
 
-def _features(c: dict) -> list[str]:
+def _model(c: dict) -> list[str]:
     e = c["embedder"]
     ft = c.get("finetune")
-    model = f"`{e['model']}/` (fine-tuned, stored in this folder)" if ft else f"`{e['model']}`"
+    where = f"`{e['model']}/` (fine-tuned, stored in this folder)" if ft else f"`{e['model']}`"
     out = [
-        "## Embedder and features",
+        "## Model",
         "",
-        f"- embedder {model}, weights sha256 `{e['sha256']}`, {e['max_tokens']}-token window, "
+        f"- embedder {where}, weights sha256 `{e['sha256']}`, {e['max_tokens']}-token windows, "
         f"backend {e.get('backend', 'torch')}",
     ]
     if ft:
         s = ft["settings"]
         out.append(
             f"- fine-tuned from `{ft['base_model']}` (sha256 `{ft['base_sha256']}`) on "
-            f"{ft['n_pairs']} (article, relevant item) pairs of all training feeds with "
-            f"{ft['loss']}: {s['epochs']} epoch(s), batch {s['batch_size']}, learning rate "
+            f"{ft['n_examples']} examples of all training feeds with {ft['loss']}: "
+            f"{s['epochs']} epoch(s), batch {s['batch_size']}, learning rate "
             f"{s['learning_rate']}, warm-up {s['warmup']:.0%}, seed {s['seed']}"
             + (f", max {s['max_steps']} steps" if s["max_steps"] > 0 else "")
-            + f" (articles cut to their first {s['max_tokens']} tokens for tuning)"
             + f"; weights stored as {ft['weights_dtype']} safetensors, loaded as float32"
         )
-    out.append(f"- {len(c['features'])} features: " + ", ".join(f"`{f}`" for f in c["features"]))
-    out.append("- head: standardised L2 logistic regression, C = " + str(c["params"]["C"]))
+    out.append(
+        f"- {len(c['features'])} features per (article, item): cosines with the whole article, "
+        "its title, lead, best window and best sentences; TF-IDF cosine; IDF-weighted names and "
+        "numbers shared with the article and its lead; each also relative to its feed; "
+        "neighbour support"
+    )
+    out.append(
+        "- head: continuation-ratio ordinal model, P(topic) then P(story | topic), each a "
+        f"standardised L2 logistic regression (C = {c['params']['C']})"
+        if "topic" in c["levels"]
+        else f"- head: standardised L2 logistic regression (C = {c['params']['C']})"
+    )
+    for stage, cal in sorted(c["calibration"].items()):
+        briers = ", ".join(f"{m} {_num(b)}" for m, b in sorted(cal["cv_brier"].items()))
+        out.append(
+            f"- calibration of `{stage}`: **{cal['method']}** (cross-validated Brier: {briers})"
+        )
+    for level, ch in c["threshold_choices"].items():
+        out.append(
+            f"- `{level}` threshold **{ch['threshold']:.4f}** ({ch['objective']}): out-of-fold "
+            f"precision {_num(ch['precision'], 3)}, recall {_num(ch['recall'], 3)}, "
+            f"F1 {_num(ch['f1'], 3)}"
+        )
     return out
 
 
-def _calibration_threshold(c: dict) -> list[str]:
-    cal, ch = c["calibration"], c["threshold_choice"]
-    briers = ", ".join(f"{m} {_num(b)}" for m, b in sorted(cal["cv_brier"].items()))
-    p = c["params"]
-    goal = {
-        "f1": "maximise out-of-fold F1",
-        "min_precision": f"highest recall with out-of-fold precision >= {p.get('min_precision')}",
-        "min_recall": f"highest precision with out-of-fold recall >= {p.get('min_recall')}",
-    }.get(ch["objective"], ch["objective"])
-    return [
-        "## Calibration, objective and threshold",
+def _level_table(by_level: dict[str, dict]) -> list[str]:
+    levels = list(by_level)
+    rows = ["| metric | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
+    keys = _ordered(next(iter(by_level.values()))["metrics"])
+    for key in keys:
+        cells = [
+            f"{_num(s['metrics'].get(key))} ({_ci(s['ci95'].get(key))})" for s in by_level.values()
+        ]
+        rows.append(f"| {_NAMES.get(key, key)} | " + " | ".join(cells) + " |")
+    rows.append(
+        "| threshold | " + " | ".join(f"{s['threshold']:.4f}" for s in by_level.values()) + " |"
+    )
+    return rows
+
+
+def _heldout(c: dict) -> list[str]:
+    h = c.get("heldout")
+    if not h:
+        return []
+    if "skipped" in h:
+        return ["## Held-out stories", "", f"Not measured: {h['skipped']}"]
+    s = h["split"]
+    out = [
+        "## Held-out stories",
         "",
-        f"- calibration: **{cal['method']}**, chosen by cross-validated Brier score "
-        f"({briers}; lower is better)",
-        f"- objective: {goal}",
-        f"- threshold **{ch['threshold']:.4f}**: out-of-fold precision {_num(ch['precision'], 3)}, "
-        f"recall {_num(ch['recall'], 3)}, F1 {_num(ch['f1'], 3)}",
+        f"Held out: {s['rule']}: {s['n_groups_heldout']} groups, {s['n_feeds_heldout']} feeds, "
+        f"{s['n_items_heldout']} items. The same recipe"
+        + (" (the embedder fine-tuned too)" if c.get("finetune") else "")
+        + f" was fitted on the other {s['n_groups_train']} groups only and scored on these; "
+        "95% intervals from resampling whole feeds:",
+        "",
+        *_level_table(h["levels"]),
     ]
+    ft = (c.get("finetune") or {}).get("heldout")
+    if ft:
+        out += ["", "Fine-tuned against frozen embedder on the same held-out feeds:", ""]
+        for level, cmp_ in ft["levels"].items():
+            d = cmp_["delta_average_precision"]
+            out.append(
+                f"- {level}: AP {_num(cmp_['new']['metrics']['average_precision'])} vs "
+                f"{_num(cmp_['old']['metrics']['average_precision'])}, delta {d['delta']:+.4f} "
+                f"(95% CI {d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}): {ft['verdicts'][level]}"
+            )
+    return out
 
 
 def _cv(c: dict) -> list[str]:
@@ -150,183 +295,85 @@ def _cv(c: dict) -> list[str]:
         "## Cross-validated metrics",
         "",
         f"{p['n_splits']} folds grouped by `{c.get('training_data', {}).get('group_by')}`, "
-        f"seed {p['random_state']}; out-of-fold calibrated probabilities, threshold "
-        f"{c['threshold']:.4f}; intervals from {m.get('bootstrap_resamples', 1000)} bootstrap "
-        "resamples of whole feeds.",
-        "",
+        f"seed {p['random_state']}; out-of-fold calibrated probabilities at each level's "
+        "threshold.",
     ]
     if c.get("finetune"):
         out += [
-            "**Optimistic:** the embedder was fine-tuned on all training stories, including "
-            "each fold's test stories, so these out-of-fold figures flatter the model, and the "
-            "calibration and threshold were chosen on them. On new stories expect the figures "
-            "of the held-out section below.",
             "",
+            "**Optimistic:** the embedder was fine-tuned on all training stories, including each "
+            "fold's test stories; on new stories expect the held-out figures above.",
         ]
-    if "oof" in m:
-        out += _metric_table(m["oof"], "out of fold")
-    base = m.get("oof_baseline_average_precision", {})
-    if base:
-        out += [
-            "",
-            "Baselines, out-of-fold average precision: "
-            + ", ".join(f"{k} {_num(v)}" for k, v in sorted(base.items())),
-        ]
-    out += [
-        "",
-        "Per fold (AP and ROC-AUC of the fold model's scores; F1, precision, recall and "
-        "Brier of the calibrated probabilities at the threshold):",
-        "",
-        "| fold | items | relevant | AP | ROC-AUC | F1 | precision | recall | Brier |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for k, f in enumerate(m.get("folds", [])):
-        out.append(
-            f"| {k} | {f['n_items']} | {f.get('n_relevant', '–')} | "
-            + " | ".join(
-                _num(f.get(key))
-                for key in ("average_precision", "roc_auc", "f1", "precision", "recall", "brier")
-            )
-            + " |"
-        )
-    spread = m.get("fold_spread", {})
-    if spread:
-        out += ["", "| over folds | mean | std | min | max |", "|---|---|---|---|---|"]
-        for key in _ordered(spread):
-            s = spread[key]
+    oof = {lv: s["oof"] for lv, s in m.get("levels", {}).items() if "oof" in s}
+    if oof:
+        out += ["", *_level_table(oof)]
+    for level, s in m.get("levels", {}).items():
+        base = s.get("oof_baseline_average_precision", {})
+        if base:
             out.append(
-                f"| {_NAMES.get(key, key)} | {_num(s['mean'])} | {_num(s['std'])} | "
-                f"{_num(s['min'])} | {_num(s['max'])} |"
+                f"- {level} baselines, out-of-fold AP: "
+                + ", ".join(f"{k} {_num(v)}" for k, v in sorted(base.items()))
             )
     return out
 
 
-def _heldout(c: dict) -> list[str]:
-    ft = c.get("finetune")
-    if not ft or "heldout" not in ft:
-        return []
-    h = ft["heldout"]
-    s, d = h["split"], h["delta_average_precision"]
-    fro, tun = h["systems"]["frozen"], h["systems"]["finetuned"]
-    rows = [
-        "| metric | frozen | 95% interval | fine-tuned | 95% interval |",
-        "|---|---|---|---|---|",
-    ]
-    for key in _ordered(fro["metrics"]):
-        rows.append(
-            f"| {_NAMES.get(key, key)} | {_num(fro['metrics'][key])} | {_ci(fro['ci95'][key])} | "
-            f"{_num(tun['metrics'][key])} | {_ci(tun['ci95'][key])} |"
-        )
-    return [
-        "## Did fine-tuning help? (stories held out)",
-        "",
-        f"Held out: {s['rule']} — {s['n_groups_heldout']} groups, {s['n_feeds_heldout']} feeds, "
-        f"{s['n_items_heldout']} items ({s['n_relevant_heldout']} relevant). An embedder was "
-        f"fine-tuned on the other {s['n_groups_train']} groups only ({h['n_pairs']} pairs, same "
-        "settings), a head fitted there on tuned and on frozen embeddings, and both scored on the "
-        "held-out feeds.",
-        "",
-        *rows,
-        "",
-        f"Fine-tuned minus frozen average precision: **{d['delta']:+.4f}** (95% CI "
-        f"{d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}, paired bootstrap by feed, one-sided p "
-        f"{_num(d['p_value'], 3)}). Verdict: **{h['verdict']}**.",
-    ]
-
-
 def _evaluation(c: dict) -> list[str]:
-    ev = c.get("evaluation")
     out: list[str] = []
+    ev = c.get("evaluation")
     if ev:
-        files = ", ".join(f"`{f['name']}` (sha256 `{f['sha256'][:12]}…`)" for f in ev["files"])
-        out += [
-            "## Evaluation",
-            "",
-            f"On {files}: {ev['n_feeds']} feeds, {ev['n_items']} items "
-            f"({ev['n_relevant']} relevant), none of whose item texts is in the training data; "
-            f"at the threshold {ev['threshold']:.4f}.",
-            "",
-            *_metric_table(ev),
-        ]
+        files = ", ".join(f"`{f['name']}`" for f in ev["files"])
+        out += ["## Evaluation (--eval)", "", f"On {files}:", "", *_level_table(ev["levels"])]
     cmp_ = c.get("comparison")
     if cmp_:
-        d = cmp_["delta_average_precision"]
-        out += [
-            "",
-            "## Comparison",
-            "",
-            f"Against `{cmp_['against']}` (config.json sha256 "
-            f"`{cmp_['against_config_sha256'][:12]}…`) on the same data: average precision "
-            f"{_num(cmp_['new']['metrics']['average_precision'])} vs "
-            f"{_num(cmp_['old']['metrics']['average_precision'])}, delta {d['delta']:+.4f} "
-            f"(95% CI {d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}). Better: "
-            f"{'yes' if cmp_['better'] else 'not shown'}; not worse: "
-            f"{'yes' if cmp_['not_worse'] else 'no'} ({cmp_['rule']}).",
-        ]
+        out += ["", "## Comparison", "", f"Against `{cmp_['against']}` on the same data:", ""]
+        for level, x in cmp_["levels"].items():
+            d = x["delta_average_precision"]
+            out.append(
+                f"- {level}: delta AP {d['delta']:+.4f} (95% CI {d['ci95'][0]:+.4f} to "
+                f"{d['ci95'][1]:+.4f})"
+            )
+        out.append(f"- not worse: {'yes' if cmp_['not_worse'] else 'no'} ({cmp_['rule']})")
     return out
 
 
 def _limitations(c: dict) -> list[str]:
-    tokens = c["embedder"]["max_tokens"]
     return [
         "## Limitations",
         "",
-        "- English only: the embedder, the sentence splitter and the TF-IDF vocabulary were "
-        "built for English text.",
-        f"- The embedder reads {tokens} tokens at a time; long articles are split into "
-        "overlapping windows of whole sentences whose embeddings are averaged, so a topic "
-        "mentioned briefly in a long article weighs little.",
-        "- Labels mean *same story* (1) versus *a different story* (0). Items about related but "
-        "different stories were left out of the training labels, so the probability of such an "
-        "item is not calibrated and the model has not learned where that boundary lies.",
-        "- Figures hold for data like the training data (news blurbs of one period and source); "
-        "check them on your own feeds with `relevance evaluate` before relying on the threshold.",
+        "- English only: the embedder, the sentence splitter, the name finder and the TF-IDF "
+        "vocabulary were built for English text.",
+        f"- The embedder reads {c['embedder']['max_tokens']} tokens at a time; long articles are "
+        "split into overlapping windows of whole sentences, and every window counts (the whole "
+        "article, the lead, the best window and the best sentences).",
+        "- What is *related* follows the training data: Wikipedia story headings (sibling "
+        "stories of one storyline) and ECB+ look-alike events. Other editorial ideas of "
+        "related may differ; measure on your own feeds with `relevance evaluate`.",
+        "- Figures hold for data like the training data; check the thresholds on your own feeds "
+        "before relying on them.",
     ]
 
 
 def _files(c: dict) -> list[str]:
     out = ["## Files", "", "Verified against these sha256 at load time:", ""]
     out += [f"- `{name}` `{sha}`" for name, sha in sorted(c["files"].items())]
-    out += [
-        "",
-        f"`config.json` holds every figure above; this `{CARD}` is rendered from it and "
-        "not hashed.",
-    ]
+    out += ["", "## Versions", "", *(f"- {k} {v}" for k, v in sorted(c["versions"].items()))]
     return out
 
 
 def render_card(config: dict) -> str:
     """The whole card as Markdown; a pure function of the config."""
-    t = config.get("training_data", {})
-    ft = " with a fine-tuned embedder" if config.get("finetune") else ""
-    head = [
-        "# Relevance model card",
-        "",
-        f"Topic-relevance classifier for news recommendation feeds{ft}, trained on "
-        f"{t.get('n_feeds')} labelled feeds ({t.get('n_items')} items). Threshold "
-        f"{config['threshold']:.4f}; calibration {config['calibration']['method']}.",
-    ]
-    if config.get("command"):
-        head += [
-            "",
-            "Rebuild (same data and library versions give a byte-identical folder):",
-            "",
-            "```bash",
-            config["command"],
-            "```",
-        ]
     sections = [
-        head,
+        _front_matter(config),
+        _summary(config),
         _intended_use(config),
+        _how_to_use(config),
         _data(config),
-        _features(config),
-        _calibration_threshold(config),
-        _cv(config),
+        _model(config),
         _heldout(config),
+        _cv(config),
         _evaluation(config),
         _limitations(config),
         _files(config),
-        ["## Versions", "", *(f"- {k} {v}" for k, v in sorted(config["versions"].items()))],
     ]
     return "\n\n".join("\n".join(s) for s in sections if s).replace("\n\n\n", "\n\n") + "\n"
 

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
-from relevance.io.schema import LABEL, InputError, check_frame
+from relevance.io.schema import GRADE, LABEL, InputError, check_frame
 from relevance.io.text import feed_texts
+from relevance.model.levels import Targets, targets
 from relevance.train.data import Labelled
 
 log = logging.getLogger("relevance.train")
@@ -39,11 +40,38 @@ def _short(text: str, n: int = 80) -> str:
 
 
 def check_labels(data: Labelled, what: str = "training") -> None:
-    """Labels present and 0/1 on every row, then stored as integers."""
+    """Grades (0/1/2) on every row, or labels (0/1) on every row: never a mix.
+
+    A grade trains both levels and a label only the story level, so a mix would
+    give the topic level only part of the data without saying so.
+    """
     f = data.frame
     check_frame(f, source=f"{what} data", need_label=False)
+    if GRADE in f.columns and f[GRADE].notna().any():
+        missing = f[GRADE].isna().to_numpy()
+        if missing.any():
+            i, j = int(np.flatnonzero(~missing)[0]), int(np.flatnonzero(missing)[0])
+            raise DataCheckError(
+                f"{data.where[j]}: item {f['item_id'].iat[j]!r}: field 'grade': got none, "
+                f"expected a grade on every {what} item, as at {data.where[i]}: graded and "
+                "label-only items cannot be mixed (grade the rest, or train on labels only)"
+            )
+        values = pd.to_numeric(f[GRADE], errors="coerce")
+        bad = ~values.isin([0, 1, 2])
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataCheckError(
+                f"{data.where[i]}: item {f['item_id'].iat[i]!r}: field 'grade': got "
+                f"{f[GRADE].iat[i]!r}, expected 0, 1 or 2 on every {what} item"
+            )
+        f[GRADE] = values.astype(np.int64)
+        f[LABEL] = (f[GRADE] == 2).astype(np.int64)
+        return
     if LABEL not in f.columns:
-        raise DataCheckError(f"{what} data has no 'label' column; every item needs a 0/1 label")
+        raise DataCheckError(
+            f"{what} data has no 'label' or 'grade' column; every item needs a 0/1 label "
+            "(story level) or a 0/1/2 grade (both levels)"
+        )
     values = pd.to_numeric(f[LABEL].replace("", np.nan), errors="coerce")
     bad = ~values.isin([0, 1])
     if bad.any():
@@ -55,12 +83,14 @@ def check_labels(data: Labelled, what: str = "training") -> None:
     f[LABEL] = values.astype(np.int64)
 
 
-def check_classes(y: np.ndarray) -> None:
-    if len(np.unique(y)) < 2:
-        raise DataCheckError(
-            f"training data has one class only: all {len(y)} items are labelled {int(y[0])}; "
-            "need relevant (1) and off-topic (0) items"
-        )
+def check_classes(t: Targets) -> None:
+    for level in t.levels:
+        y = t.of_level(level)
+        if len(np.unique(y)) < 2:
+            raise DataCheckError(
+                f"training data has one class only at the {level} level: all {len(y)} items "
+                f"are {'relevant' if y[0] else 'off-topic'} there; need both"
+            )
 
 
 def warn_imbalance(y: np.ndarray, what: str = "training data") -> None:
@@ -76,8 +106,8 @@ def warn_imbalance(y: np.ndarray, what: str = "training data") -> None:
         )
 
 
-def check_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> None:
-    """Enough groups for the folds, and both classes in every fold's training part."""
+def check_folds(t: Targets, groups: np.ndarray, n_splits: int, seed: int) -> None:
+    """Enough groups for the folds, and both classes of every stage in each fold's training."""
     n_groups = len(np.unique(groups))
     if n_splits < 2:
         raise DataCheckError(f"--folds {n_splits}: cross-validation needs at least 2 folds")
@@ -88,12 +118,17 @@ def check_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> 
             "or lower --folds"
         )
     splitter = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for k, (train, _) in enumerate(splitter.split(np.zeros((len(y), 1)), y, groups)):
-        if len(np.unique(y[train])) < 2:
-            raise DataCheckError(
-                f"fold {k}: its training part has only label {int(y[train][0])}; "
-                "add groups with both classes or lower --folds"
-            )
+    n = len(t.story)
+    for k, (train, _) in enumerate(splitter.split(np.zeros((n, 1)), t.story, groups)):
+        for stage in t.stages:
+            rows, y = t.stage(stage)
+            part = y[train[rows[train]]]
+            if len(np.unique(part)) < 2:
+                only = f"only the value {int(part[0])}" if len(part) else "no items"
+                raise DataCheckError(
+                    f"fold {k}: its training part has {only} for the {stage} stage; "
+                    "add groups with both classes or lower --folds"
+                )
 
 
 def _texts(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -124,13 +159,13 @@ def check_leakage(train: Labelled, evaluation: Labelled) -> None:
             )
 
 
-def check_training(data: Labelled) -> np.ndarray:
-    """All checks on the training data alone; returns the labels."""
+def check_training(data: Labelled) -> Targets:
+    """All checks on the training data alone; returns what the labels say."""
     check_labels(data)
-    y = data.frame[LABEL].to_numpy(dtype=np.int64)
-    check_classes(y)
-    warn_imbalance(y)
-    return y
+    t = targets(data.frame)
+    check_classes(t)
+    warn_imbalance(t.story)
+    return t
 
 
 def check_evaluation(evaluation: Labelled, train: Labelled) -> None:

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from relevance.embed.encoder import Embedder
-from relevance.io.schema import LABEL
 from relevance.model.estimator import RelevanceModel
+from relevance.model.levels import Targets, targets
 from relevance.model.metrics import all_metrics, bootstrap_ci, paired_bootstrap_delta
 from relevance.persistence.artifacts import (
     CONFIG,
@@ -42,8 +42,8 @@ NOT_WORSE_MARGIN = 0.005
 N_RESAMPLES = 1000
 HEADLINE = ("average_precision", "roc_auc", "brier", "precision", "recall", "f1", "ndcg@5", "map")
 RULE = (
-    "promote when delta AP (new - old) >= 0, or the lower bound of its 95% paired bootstrap "
-    f"interval (by feed) is above -{NOT_WORSE_MARGIN}"
+    "promote when, at every level the data has, delta AP (new - old) >= 0, or the lower bound "
+    f"of its 95% paired bootstrap interval (by feed) is above -{NOT_WORSE_MARGIN}"
 )
 
 
@@ -65,6 +65,57 @@ def not_worse(delta: dict) -> bool:
     return bool(delta["delta"] >= 0 or delta["ci95"][0] > -NOT_WORSE_MARGIN)
 
 
+def summarise_levels(
+    t: Targets,
+    probabilities: dict[str, np.ndarray],
+    feed: np.ndarray,
+    thresholds: dict[str, float],
+    seed: int,
+    levels: tuple[str, ...] | None = None,
+) -> dict[str, dict]:
+    """``summarise`` for each level the labels and the model both have."""
+    levels = levels or tuple(lv for lv in t.levels if lv in probabilities)
+    return {
+        lv: summarise(t.of_level(lv), probabilities[lv], feed, thresholds[lv], seed)
+        for lv in levels
+    }
+
+
+def compare_probabilities(
+    t: Targets,
+    new: dict[str, np.ndarray],
+    old: dict[str, np.ndarray],
+    feed: np.ndarray,
+    thresholds: tuple[dict[str, float], dict[str, float]],
+    seed: int,
+) -> dict:
+    """Per level both systems' summaries and the paired bootstrap delta of AP (new - old).
+
+    The levels are those the labels have and both systems score. ``better`` and
+    ``not_worse`` hold only when they hold at every one of them.
+    """
+    levels = tuple(lv for lv in t.levels if lv in new and lv in old)
+    out: dict = {"levels": {}}
+    for lv in levels:
+        y = t.of_level(lv)
+        delta = paired_bootstrap_delta(
+            y, new[lv], old[lv], feed, "average_precision", N_RESAMPLES, seed
+        )
+        out["levels"][lv] = {
+            "new": summarise(y, new[lv], feed, thresholds[0][lv], seed),
+            "old": summarise(y, old[lv], feed, thresholds[1][lv], seed),
+            "delta_average_precision": delta,
+            "better": bool(delta["ci95"][0] > 0),
+            "not_worse": not_worse(delta),
+        }
+    out["better"] = all(v["better"] for v in out["levels"].values())
+    out["not_worse"] = all(v["not_worse"] for v in out["levels"].values())
+    out["beats"] = out["not_worse"] and all(
+        v["delta_average_precision"]["delta"] > 0 for v in out["levels"].values()
+    )
+    return out
+
+
 def load_for_compare(
     folder: str | Path, embedder: Embedder | None, wrap: Callable[[Embedder], Embedder]
 ) -> RelevanceModel:
@@ -81,40 +132,46 @@ def compare_models(
     frame,
     seed: int,
 ) -> dict:
-    """Both models on the same labelled table; paired bootstrap of the AP difference."""
-    y = frame[LABEL].to_numpy(dtype=np.int64)
+    """Both models on the same labelled table, level by level; paired bootstrap of AP."""
+    t = targets(frame)
     feed = frame["feed_id"].to_numpy()
-    p_new, p_old = new.relevance(frame), old.relevance(frame)
-    delta = paired_bootstrap_delta(y, p_new, p_old, feed, "average_precision", N_RESAMPLES, seed)
-    lo = delta["ci95"][0]
+    result = compare_probabilities(
+        t,
+        new.level_probabilities(frame),
+        old.level_probabilities(frame),
+        feed,
+        (new.thresholds_, old.thresholds_),
+        seed,
+    )
     return {
         "against": str(old_dir),
         "against_config_sha256": sha256_file(Path(old_dir) / CONFIG),
-        "new": summarise(y, p_new, feed, new.threshold_, seed),
-        "old": summarise(y, p_old, feed, old.threshold_, seed),
-        "delta_average_precision": delta,
-        "better": bool(lo > 0),
-        "not_worse": not_worse(delta),
+        **result,
         "rule": RULE,
     }
 
 
 def describe(comparison: dict) -> str:
     """One paragraph a person can act on."""
-    d = comparison["delta_average_precision"]
-    new, old = comparison["new"], comparison["old"]
-    lo, hi = d["ci95"]
+    parts = []
+    for lv, c in comparison["levels"].items():
+        d, new, old = c["delta_average_precision"], c["new"], c["old"]
+        lo, hi = d["ci95"]
+        parts.append(
+            f"{lv} level: average precision {new['metrics']['average_precision']:.4f} vs "
+            f"{old['metrics']['average_precision']:.4f}, delta {d['delta']:+.4f} "
+            f"(95% CI {lo:+.4f} to {hi:+.4f})"
+        )
     if comparison["better"]:
-        verdict = "the new model is better (the interval excludes 0)"
+        verdict = "the new model is better at every level (the intervals exclude 0)"
     elif comparison["not_worse"]:
         verdict = "no clear difference; the new model is not worse by the promotion rule"
     else:
         verdict = "the new model may be worse: it fails the promotion rule"
+    first = next(iter(comparison["levels"].values()))["new"]
     return (
-        f"new vs {comparison['against']} on {new['n_feeds']} feeds / {new['n_items']} items: "
-        f"average precision {new['metrics']['average_precision']:.4f} vs "
-        f"{old['metrics']['average_precision']:.4f}, delta {d['delta']:+.4f} "
-        f"(95% CI {lo:+.4f} to {hi:+.4f}, paired bootstrap by feed); {verdict}"
+        f"new vs {comparison['against']} on {first['n_feeds']} feeds / {first['n_items']} items "
+        f"(paired bootstrap by feed): {'; '.join(parts)}; {verdict}"
     )
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from relevance.io.errors import InputError
 from relevance.io.files import sha256_file, sha256_files
-from relevance.io.meta import lookup, read_meta
+from relevance.io.meta import MetaPaths, lookup_any, read_meta
 from relevance.io.reader import read_located
 
 file_sha256 = sha256_file
@@ -52,8 +52,12 @@ def read_labelled(paths: list[str | Path]) -> Labelled:
     return Labelled(frame, where, files)
 
 
-def load_groups(frame: pd.DataFrame, meta: str | Path | None, group_by: str | None) -> np.ndarray:
-    """One group label per row: a column of the data, a field of the meta file, or the feed."""
+def load_groups(frame: pd.DataFrame, meta: MetaPaths | None, group_by: str | None) -> np.ndarray:
+    """One group label per row: a column of the data, a meta field, or the feed.
+
+    ``group_by`` may name several comma-separated meta fields, the first present wins
+    (``anchor.story,main.topic`` for two corpora whose meta files differ).
+    """
     if group_by is None or group_by == "feed_id":
         return frame["feed_id"].to_numpy()
     if group_by in frame.columns:
@@ -64,7 +68,7 @@ def load_groups(frame: pd.DataFrame, meta: str | Path | None, group_by: str | No
         )
     by_feed: dict[str, str] = {}
     for feed_id, record in read_meta(meta).items():
-        value = lookup(record, group_by)
+        value = lookup_any(record, group_by)
         if value is None:
             raise InputError(str(meta), f"feed {feed_id}", group_by, None, "the group field")
         by_feed[feed_id] = str(value)
@@ -74,14 +78,17 @@ def load_groups(frame: pd.DataFrame, meta: str | Path | None, group_by: str | No
     return frame["feed_id"].map(by_feed).to_numpy()
 
 
-def provenance(meta: str | Path | None, feed_ids: list[str]) -> list[dict] | None:
+def provenance(meta: MetaPaths | None, feed_ids: list[str]) -> list[dict] | None:
     """Distinct ``provenance`` entries of the meta records of these feeds; None if unknown."""
     if meta is None:
         return None
     records = read_meta(meta)
     seen: dict[str, dict] = {}
     for feed_id in feed_ids:
-        value = (records.get(feed_id) or {}).get("provenance")
+        record = records.get(feed_id) or {}
+        value = record.get("provenance")
         if isinstance(value, dict):
+            if "license" not in value and isinstance(record.get("license"), str):
+                value = {**value, "license": record["license"]}
             seen.setdefault(json.dumps(value, sort_keys=True), value)
     return [seen[k] for k in sorted(seen)] or None

@@ -1,25 +1,22 @@
-"""Fine-tune the MiniLM embedder on (article, relevant item) pairs, and measure if it helps.
+"""Fine-tune the MiniLM embedder on (article, same-story item) pairs, and measure if it helps.
 
 Uses sentence-transformers' own trainer with MultipleNegativesRankingLoss: the
-other items of a batch are the negatives, so only relevant pairs are needed.
+other items of a batch are the negatives. With graded data each pair also gets a
+hard negative from its own feed: a related story (grade 1) when the feed has one,
+else an off-topic item of the feed. Related stories are exactly what the story
+level must tell apart, and in-batch negatives almost never are.
 The weights are stored as fp16 safetensors (half the size) and always loaded
 back as fp32, and the head is fitted on the embeddings of that stored copy, so
 training and scoring see the very same vectors.
-
-Whether fine-tuning helped is measured on stories the tuned embedder never saw:
-a fixed share of the groups is held out, the embedder is tuned on the rest,
-and a head on tuned and on frozen embeddings is scored on the held-out feeds.
+Whether fine-tuning helped is measured in ``relevance.train.heldout``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import math
 import random
 import tempfile
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,12 +25,8 @@ import numpy as np
 import pandas as pd
 
 from relevance.embed.encoder import DEFAULT_MAX_TOKENS, Embedder, SentenceTransformerEmbedder
-from relevance.io.schema import LABEL
 from relevance.io.text import feed_texts
-from relevance.model.estimator import RelevanceModel
-from relevance.model.metrics import paired_bootstrap_delta
-from relevance.train.checks import DataCheckError, check_folds
-from relevance.train.compare import summarise
+from relevance.model.levels import targets
 
 log = logging.getLogger("relevance.train")
 
@@ -58,16 +51,48 @@ class FinetuneSettings:
         return asdict(self)
 
 
-def training_pairs(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """(article text, relevant item text) per relevant row, in data order, each pair once."""
+@dataclass(frozen=True)
+class Examples:
+    """Fine-tuning examples: anchors (articles), positives, and hard negatives if graded."""
+
+    anchors: list[str]
+    positives: list[str]
+    negatives: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+
+def training_examples(frame: pd.DataFrame) -> Examples:
+    """One example per same-story row (each (article, item) pair once), in data order.
+
+    Graded data: the k-th pair of a feed gets the feed's k-th related item (cycling)
+    as its hard negative, or its k-th off-topic item when the feed has no related one;
+    a pair whose feed has neither is left out.
+    """
     texts = feed_texts(frame)
-    articles = dict(zip(texts.feed_ids, texts.articles, strict=True))
-    pairs: dict[tuple[str, str], None] = {}
-    relevant = (frame[LABEL].astype(int) == 1).to_numpy()
-    for fid, item, keep in zip(frame["feed_id"], texts.items, relevant, strict=True):
-        if keep:
-            pairs.setdefault((articles[fid], item), None)
-    return [a for a, _ in pairs], [p for _, p in pairs]
+    t = targets(frame)
+    grade = t.grade if t.grade is not None else 2 * t.story
+    codes, _ = pd.factorize(frame["feed_id"], sort=False)
+    seen: dict[tuple[str, str], None] = {}
+    anchors, positives, negatives = [], [], []
+    for f in range(len(texts.articles)):
+        rows = np.flatnonzero(codes == f)
+        related = [texts.items[i] for i in rows if grade[i] == 1]
+        other = [texts.items[i] for i in rows if grade[i] == 0]
+        pool = related or other
+        k = 0
+        for i in rows[grade[rows] == 2]:
+            pair = (texts.articles[f], texts.items[i])
+            if pair in seen or (t.grade is not None and not pool):
+                continue
+            seen[pair] = None
+            anchors.append(pair[0])
+            positives.append(pair[1])
+            if t.grade is not None:
+                negatives.append(pool[k % len(pool)])
+            k += 1
+    return Examples(anchors, positives, negatives if t.grade is not None else None)
 
 
 def to_fp16(folder: Path) -> None:
@@ -86,13 +111,12 @@ def to_fp16(folder: Path) -> None:
 
 
 def finetune_sentence_transformer(
-    anchors: Sequence[str],
-    positives: Sequence[str],
+    examples: Examples,
     folder: Path,
     settings: FinetuneSettings,
     base: str | Path,
 ) -> None:
-    """Train on the pairs on the CPU and save a full sentence-transformers folder (fp16).
+    """Train on the examples on the CPU and save a full sentence-transformers folder (fp16).
 
     transformers' own bars and logs are silenced for the run and restored after it.
     """
@@ -102,7 +126,7 @@ def finetune_sentence_transformer(
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     try:
-        _finetune(anchors, positives, folder, settings, base)
+        _finetune(examples, folder, settings, base)
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
@@ -110,8 +134,7 @@ def finetune_sentence_transformer(
 
 
 def _finetune(
-    anchors: Sequence[str],
-    positives: Sequence[str],
+    examples: Examples,
     folder: Path,
     settings: FinetuneSettings,
     base: str | Path,
@@ -134,7 +157,10 @@ def _finetune(
     transformers.set_seed(settings.seed)
     model = SentenceTransformer(str(base), device="cpu", local_files_only=True)
     model.max_seq_length = settings.max_tokens
-    dataset = Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
+    columns = {"anchor": examples.anchors, "positive": examples.positives}
+    if examples.negatives is not None:
+        columns["negative"] = examples.negatives
+    dataset = Dataset.from_dict(columns)
     with tempfile.TemporaryDirectory(prefix="relevance-finetune-") as scratch:
         args = SentenceTransformerTrainingArguments(
             output_dir=scratch,
@@ -164,8 +190,8 @@ def _finetune(
         trainer.remove_callback(PrinterCallback)  # it prints the final log dict to stdout
         result = trainer.train()
     log.info(
-        "fine-tuned on %d pairs: %d steps, training loss %.3f",
-        len(anchors),
+        "fine-tuned on %d examples: %d steps, training loss %.3f",
+        len(examples),
         result.global_step,
         result.training_loss,
     )
@@ -179,9 +205,7 @@ class Finetuner(Protocol):
 
     base_id: str
 
-    def tune(
-        self, anchors: Sequence[str], positives: Sequence[str], folder: Path, s: FinetuneSettings
-    ) -> None: ...
+    def tune(self, examples: Examples, folder: Path, s: FinetuneSettings) -> None: ...
 
     def load(self, folder: Path) -> Embedder: ...
 
@@ -196,104 +220,8 @@ class MiniLMFinetuner:
         if self.base_path is None:
             raise ValueError(f"embedder {self.base_id!r} has no local folder to fine-tune")
 
-    def tune(
-        self, anchors: Sequence[str], positives: Sequence[str], folder: Path, s: FinetuneSettings
-    ) -> None:
-        finetune_sentence_transformer(anchors, positives, folder, s, self.base_path)
+    def tune(self, examples: Examples, folder: Path, s: FinetuneSettings) -> None:
+        finetune_sentence_transformer(examples, folder, s, self.base_path)
 
     def load(self, folder: Path) -> Embedder:
         return SentenceTransformerEmbedder(folder, max_tokens=self.base.max_tokens)
-
-
-def heldout_mask(groups: np.ndarray, fraction: float = HELDOUT_FRACTION) -> np.ndarray:
-    """Rows of the held-out groups: the first ``fraction`` of groups in sha256 order.
-
-    Fixed by the group names alone (not the seed or file order), like
-    benchmarks/heldout_eval.py, so the figures are comparable across runs.
-    """
-    names = sorted({str(g) for g in groups}, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
-    held = set(names[: math.ceil(fraction * len(names))])
-    return np.array([str(g) in held for g in groups])
-
-
-def check_heldout(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> None:
-    """The split must leave both classes on each side and enough groups to cross-validate."""
-    held = heldout_mask(groups)
-    if len(np.unique(y[held])) < 2:
-        raise DataCheckError(
-            "--finetune-embedder: the held-out stories (the first "
-            f"{HELDOUT_FRACTION:.0%} of groups by sha256) have one class only; "
-            "add data or group differently"
-        )
-    try:
-        check_folds(y[~held], groups[~held], n_splits, seed)
-    except DataCheckError as exc:
-        raise DataCheckError(f"--finetune-embedder: in the non-held-out part: {exc}") from None
-
-
-def heldout_comparison(
-    frame: pd.DataFrame,
-    groups: np.ndarray,
-    frozen: Embedder,
-    finetuner: Finetuner,
-    settings: FinetuneSettings,
-    params: dict,
-    wrap: Callable[[Embedder], Embedder],
-) -> dict:
-    """Tune on the non-held-out stories; score held-out feeds with tuned vs frozen embeddings."""
-    held = heldout_mask(groups)
-    train = frame[~held].reset_index(drop=True)
-    test = frame[held].reset_index(drop=True)
-    anchors, positives = training_pairs(train)
-    log.info(
-        "held-out check: tuning on %d pairs from %d groups; %d held-out groups, %d feeds",
-        len(anchors),
-        len(np.unique(groups[~held])),
-        len(np.unique(groups[held])),
-        test["feed_id"].nunique(),
-    )
-    y = test[LABEL].to_numpy(dtype=np.int64)
-    feed = test["feed_id"].to_numpy()
-    seed = int(params.get("random_state", 0))
-    with tempfile.TemporaryDirectory(prefix="relevance-heldout-") as scratch:
-        folder = Path(scratch) / "embedder"
-        finetuner.tune(anchors, positives, folder, settings)
-        tuned = finetuner.load(folder)
-        tuned_sha = tuned.fingerprint
-        scores, systems = {}, {}
-        for name, embedder in (("frozen", frozen), ("finetuned", wrap(tuned))):
-            model = RelevanceModel(embedder=embedder, **params).fit(train, groups=groups[~held])
-            scores[name] = model.relevance(test)
-            systems[name] = summarise(y, scores[name], feed, model.threshold_, seed)
-    delta = paired_bootstrap_delta(
-        y, scores["finetuned"], scores["frozen"], feed, "average_precision", seed=seed
-    )
-    lo, hi = delta["ci95"]
-    verdict = "helped" if lo > 0 else "hurt" if hi < 0 else "no clear difference"
-    return {
-        "split": {
-            "rule": f"first {HELDOUT_FRACTION:.0%} of groups in sha256 order of their names",
-            "n_groups_train": int(len(np.unique(groups[~held]))),
-            "n_groups_heldout": int(len(np.unique(groups[held]))),
-            "n_feeds_heldout": int(test["feed_id"].nunique()),
-            "n_items_heldout": int(len(test)),
-            "n_relevant_heldout": int(y.sum()),
-        },
-        "n_pairs": len(anchors),
-        "tuned_embedder_sha256": tuned_sha,
-        "systems": systems,
-        "delta_average_precision": delta,
-        "verdict": verdict,
-    }
-
-
-def heldout_summary(heldout: dict) -> str:
-    """One line for a person: the held-out AP of both embedders, the delta and the verdict."""
-    d = heldout["delta_average_precision"]
-    tuned, frozen = (
-        heldout["systems"][k]["metrics"]["average_precision"] for k in ("finetuned", "frozen")
-    )
-    return (
-        f"AP fine-tuned {tuned:.4f} vs frozen {frozen:.4f}, delta {d['delta']:+.4f} "
-        f"(95% CI {d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}): {heldout['verdict']}"
-    )

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
 
 from relevance.embed.cache import CachedEmbedder, EmbeddingCache
 from relevance.embed.encoder import Embedder, SentenceTransformerEmbedder, embed_feeds
 from relevance.extras import require
-from relevance.io.schema import LABEL
-from relevance.model.estimator import RelevanceModel
+from relevance.io.meta import MetaPaths
+from relevance.model.estimator import DEFAULT_C, RelevanceModel
+from relevance.model.levels import Targets, targets
 from relevance.persistence.artifacts import read_config, save_model
 from relevance.train.card import write_card
 from relevance.train.checks import DataCheckError, check_evaluation, check_folds, check_training
@@ -33,7 +35,7 @@ from relevance.train.compare import (
     load_for_compare,
     promote,
     sibling,
-    summarise,
+    summarise_levels,
     swap_in,
 )
 from relevance.train.data import (
@@ -48,9 +50,12 @@ from relevance.train.finetune import (
     Finetuner,
     FinetuneSettings,
     MiniLMFinetuner,
+    training_examples,
+)
+from relevance.train.heldout import (
     check_heldout,
     heldout_comparison,
-    training_pairs,
+    heldout_evaluation,
 )
 
 __all__ = ["data_sha256", "load_groups", "train"]
@@ -59,10 +64,11 @@ EMBEDDER_DIR = "embedder"
 
 
 def _check_params(params: dict) -> None:
-    for name in ("min_precision", "min_recall"):
-        value = params.get(name)
-        if value is not None and not 0 < value <= 1:
-            raise DataCheckError(f"--{name.replace('_', '-')} {value}: expected a share in (0, 1]")
+    """The estimator's own parameter checks, before any reading or embedding."""
+    try:
+        RelevanceModel(**params)._check_params()  # type: ignore[arg-type]
+    except (InvalidParameterError, TypeError) as exc:
+        raise DataCheckError(f"invalid training option: {exc}") from None
 
 
 def _check_out(out: Path) -> None:
@@ -80,16 +86,19 @@ def _command(data: list, meta, group_by, params: dict, finetune: bool, eval_data
     """The command that rebuilds this folder; file names only, so it does not name a machine."""
     parts = ["relevance train", *(Path(p).name for p in data)]
     if meta:
-        parts += ["--meta", Path(meta).name]
+        parts += ["--meta", *(Path(m).name for m in _metas(meta))]
     if group_by:
         parts += ["--group-by", group_by]
-    if params.get("min_precision") is not None:
-        parts += ["--min-precision", str(params["min_precision"])]
-    elif params.get("min_recall") is not None:
-        parts += ["--min-recall", str(params["min_recall"])]
+    for name in ("min_precision", "min_recall"):
+        value = params.get(name)
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, dict):
+            parts += [x for level, v in sorted(value.items()) for x in (flag, f"{level}={v}")]
+        elif value is not None:
+            parts += [flag, str(value)]
     if params.get("n_splits", 5) != 5:
         parts += ["--folds", str(params["n_splits"])]
-    if params.get("C", 1.0) != 1.0:
+    if params.get("C", DEFAULT_C) != DEFAULT_C:
         parts += ["--C", str(params["C"])]
     if finetune:
         parts.append("--finetune-embedder")
@@ -100,9 +109,16 @@ def _command(data: list, meta, group_by, params: dict, finetune: bool, eval_data
     return " ".join([*parts, "--seed", str(params.get("random_state", 0)), "--out", "DIR"])
 
 
-def _training_record(data: Labelled, groups: np.ndarray, meta, group_by, paths: list) -> dict:
+def _metas(meta: MetaPaths | None) -> list[str | Path]:
+    return [] if meta is None else [meta] if isinstance(meta, str | Path) else list(meta)
+
+
+def _training_record(
+    data: Labelled, t: Targets, groups: np.ndarray, meta, group_by, paths: list
+) -> dict:
     frame = data.frame
-    y = frame[LABEL].to_numpy()
+    y = t.story
+    metas = _metas(meta)
     return {
         "files": [f["name"] for f in data.files],
         "file_details": data.files,
@@ -111,25 +127,47 @@ def _training_record(data: Labelled, groups: np.ndarray, meta, group_by, paths: 
         "n_items": int(len(frame)),
         "n_relevant": int(y.sum()),
         "relevant_share": float(y.mean()),
+        "levels": list(t.levels),
+        "grades": None
+        if t.grade is None
+        else {str(g): int((t.grade == g).sum()) for g in (0, 1, 2)},
         "group_by": group_by or "feed_id",
         "n_groups": int(len(np.unique(groups))),
-        "meta": {"name": Path(meta).name, "sha256": file_sha256(meta)} if meta else None,
+        "meta": [{"name": Path(m).name, "sha256": file_sha256(m)} for m in metas] or None,
         "provenance": provenance(meta, list(dict.fromkeys(frame["feed_id"]))),
     }
 
 
 def _evaluation(model: RelevanceModel, data: Labelled, seed: int) -> dict:
     frame = data.frame
-    y = frame[LABEL].to_numpy(dtype=np.int64)
-    p = model.relevance(frame)
-    summary = summarise(y, p, frame["feed_id"].to_numpy(), model.threshold_, seed)
-    return {"files": [{"name": f["name"], "sha256": f["sha256"]} for f in data.files], **summary}
+    p = model.level_probabilities(frame)
+    levels = summarise_levels(
+        targets(frame), p, frame["feed_id"].to_numpy(), model.thresholds_, seed
+    )
+    return {
+        "files": [{"name": f["name"], "sha256": f["sha256"]} for f in data.files],
+        "levels": levels,
+    }
+
+
+def _heldout_or_reason(
+    frame, t: Targets, groups: np.ndarray, embedder: Embedder, params: dict
+) -> dict:
+    """Held-out figures of this recipe, or why the data cannot give them (said, not hidden)."""
+    n_splits, seed = int(params.get("n_splits", 5)), int(params.get("random_state", 0))
+    try:
+        check_heldout(t, groups, n_splits, seed)
+    except DataCheckError as exc:
+        log.warning("warning: no held-out figures: %s", exc)
+        return {"skipped": str(exc)}
+    log.info("held-out check: fitting on the other groups, scoring the held-out ones")
+    return heldout_evaluation(frame, groups, embedder, params)
 
 
 def train(
     data: list[str | Path],
     out: str | Path,
-    meta: str | Path | None = None,
+    meta: MetaPaths | None = None,
     group_by: str | None = None,
     embedder: Embedder | None = None,
     *,
@@ -160,10 +198,10 @@ def train(
     if promote_model and compare is None:
         raise DataCheckError("--promote needs --compare DIR (the folder to replace) and --eval")
     labelled = read_labelled(list(data))
-    y = check_training(labelled)
+    t = check_training(labelled)
     frame = labelled.frame
     groups = load_groups(frame, meta, group_by)
-    check_folds(y, groups, n_splits, seed)
+    check_folds(t, groups, n_splits, seed)
     evaluation = None
     if eval_data:
         evaluation = read_labelled(list(eval_data))
@@ -176,7 +214,7 @@ def train(
             )
         read_config(compare)  # fail now, not after the embedding work
     if finetune:
-        check_heldout(y, groups, n_splits, seed)
+        check_heldout(t, groups, n_splits, seed)
         if finetuner is None:  # fail now, not after the checks' and the embedding's minutes
             require("datasets", "train")
             require("accelerate", "train")
@@ -213,9 +251,9 @@ def train(
             heldout = heldout_comparison(
                 frame, groups, wrap(inner), finetuner, settings, dict(params), wrap
             )
-            anchors, positives = training_pairs(frame)
-            log.info("fine-tuning the embedder on %d pairs of all training feeds", len(anchors))
-            finetuner.tune(anchors, positives, staging / EMBEDDER_DIR, settings)
+            examples = training_examples(frame)
+            log.info("fine-tuning the embedder on %d examples of all training feeds", len(examples))
+            finetuner.tune(examples, staging / EMBEDDER_DIR, settings)
             model_embedder = wrap(finetuner.load(staging / EMBEDDER_DIR))
             embedder_ref = EMBEDDER_DIR
             extra["files"] = sorted(
@@ -223,15 +261,27 @@ def train(
                 for p in (staging / EMBEDDER_DIR).rglob("*")
                 if p.is_file()
             )
+            extra["heldout"] = {
+                "split": heldout["split"],
+                "levels": {lv: c["new"] for lv, c in heldout["levels"].items()},
+            }
             extra["finetune"] = {
                 "base_model": finetuner.base_id,
                 "base_sha256": inner.fingerprint,
                 "settings": settings.to_json(),
-                "loss": "MultipleNegativesRankingLoss (in-batch negatives, no text twice a batch)",
-                "n_pairs": len(anchors),
+                "loss": "MultipleNegativesRankingLoss (in-batch negatives, no text twice a batch"
+                + (
+                    "; a hard negative per pair: a related story of its feed, else an "
+                    "off-topic item of it)"
+                    if examples.negatives is not None
+                    else ")"
+                ),
+                "n_examples": len(examples),
                 "weights_dtype": "float16",
                 "heldout": heldout,
             }
+        else:
+            extra["heldout"] = _heldout_or_reason(frame, t, groups, model_embedder, params)
         log.info(
             "fitting: %d feeds, %d items, %d folds grouped by %s",
             frame["feed_id"].nunique(),
@@ -241,9 +291,11 @@ def train(
         )
         model = RelevanceModel(embedder=model_embedder, **params).fit(frame, groups=groups)
         metrics = model.report_.metrics
-        metrics["oof"] = summarise(
-            y, model.report_.oof_probability, frame["feed_id"].to_numpy(), model.threshold_, seed
+        oof_levels = summarise_levels(
+            t, model.report_.oof.probability, frame["feed_id"].to_numpy(), model.thresholds_, seed
         )
+        for level, summary in oof_levels.items():
+            metrics["levels"][level]["oof"] = summary
         metrics["bootstrap_resamples"] = N_RESAMPLES
         comparison = None
         if evaluation is not None:
@@ -252,7 +304,7 @@ def train(
             old = load_for_compare(compare, compare_embedder, wrap)
             comparison = compare_models(model, old, compare, evaluation.frame, seed)
             extra["comparison"] = comparison
-        training = _training_record(labelled, groups, meta, group_by, list(data))
+        training = _training_record(labelled, t, groups, meta, group_by, list(data))
         save_model(model, staging, training=training, extra=extra, embedder_ref=embedder_ref)
         write_card(staging)
         swap_in(staging, out)
