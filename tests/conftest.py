@@ -42,3 +42,15 @@ def fitted_fake_model():
 
     frame = feeds_frame()
     return RelevanceModel(embedder=FakeEmbedder(), n_splits=3).fit(frame), frame
+
+
+@pytest.fixture(scope="session")
+def fitted_graded_model():
+    """A two-level model: fake feeds with grades (2 same story, 1 related, 0 other)."""
+    from fakes import FakeEmbedder, feeds_frame
+
+    from relevance.model.estimator import RelevanceModel
+
+    frame = feeds_frame(graded=True)
+    return RelevanceModel(embedder=FakeEmbedder(), n_splits=3).fit(frame), frame
+

@@ -70,8 +70,23 @@ def _sentence(rng: np.random.Generator, topic: str, n: int = 8) -> str:
     return " ".join(picks).capitalize() + "."
 
 
-def make_feeds(n_feeds: int = 24, n_items: int = 8, seed: int = 0) -> list[dict]:
-    """Synthetic labelled feeds: relevant items share the article's topic."""
+def _mixed(rng: np.random.Generator, topic: str, other: str, n: int = 10) -> str:
+    """A related story: half the article's topic words, half another topic's."""
+    a = list(rng.choice(TOPICS[topic].split(), size=n // 2))
+    b = list(rng.choice(TOPICS[other].split(), size=n - n // 2))
+    picks = a + b
+    rng.shuffle(picks)
+    return " ".join(picks).capitalize() + "."
+
+
+def make_feeds(
+    n_feeds: int = 24, n_items: int = 8, seed: int = 0, graded: bool = False
+) -> list[dict]:
+    """Synthetic labelled feeds: relevant items share the article's topic.
+
+    ``graded``: items also carry ``grade``; a quarter of the off-topic ones become related
+    stories (grade 1: half the article's topic words), the relevant ones grade 2.
+    """
     rng = np.random.default_rng(seed)
     names = sorted(TOPICS)
     feeds = []
@@ -79,15 +94,18 @@ def make_feeds(n_feeds: int = 24, n_items: int = 8, seed: int = 0) -> list[dict]
         topic = names[f % len(names)]
         body = " ".join(_sentence(rng, topic) for _ in range(3))
         items = []
+        n_relevant = max(1, n_items // 3)
         for i in range(n_items):
-            relevant = i < max(1, n_items // 3)
+            relevant = i < n_relevant
+            related = graded and not relevant and i < n_relevant + max(1, n_items // 4)
             other = topic if relevant else names[(f + 1 + i) % len(names)]
             if other == topic and not relevant:
                 other = names[(names.index(topic) + 1) % len(names)]
-            text = _sentence(rng, other, 10)
-            items.append(
-                {"id": f"f{f}-i{i}", "title": text[:30], "summary": text, "label": int(relevant)}
-            )
+            text = _mixed(rng, topic, other) if related else _sentence(rng, other, 10)
+            item = {"id": f"f{f}-i{i}", "title": text[:30], "summary": text, "label": int(relevant)}
+            if graded:
+                item["grade"] = 2 if relevant else 1 if related else 0
+            items.append(item)
         order = rng.permutation(n_items)
         feeds.append(
             {
@@ -99,7 +117,10 @@ def make_feeds(n_feeds: int = 24, n_items: int = 8, seed: int = 0) -> list[dict]
     return feeds
 
 
-def feeds_frame(n_feeds: int = 24, n_items: int = 8, seed: int = 0) -> pd.DataFrame:
+def feeds_frame(
+    n_feeds: int = 24, n_items: int = 8, seed: int = 0, graded: bool = False
+) -> pd.DataFrame:
     from relevance.io.schema import Feed, feeds_to_frame
 
-    return feeds_to_frame(Feed.model_validate(f) for f in make_feeds(n_feeds, n_items, seed))
+    feeds = make_feeds(n_feeds, n_items, seed, graded)
+    return feeds_to_frame(Feed.model_validate(f) for f in feeds)

@@ -61,7 +61,7 @@ def test_add_backend_keeps_the_main_head_byte_identical(fake_folder, train_file)
     model = load_model(fake_folder, embedder=FakeEmbedder(salt="int8"), backend="onnx-int8")
     assert model.config_["embedder"]["sha256"] == int8.fingerprint
     main_model = load_model(fake_folder, embedder=FakeEmbedder())
-    assert main_model.threshold_ == old["threshold"]
+    assert main_model.thresholds_ == old["thresholds"]
     with pytest.raises(ModelLoadError, match="fitted on embedder"):  # heads never cross
         load_model(fake_folder, embedder=FakeEmbedder(), backend="onnx-int8")
 

@@ -108,7 +108,8 @@ def test_skip_with_nothing_good_writes_an_empty_output(folder, tmp_path, capsys)
     out = tmp_path / "out.csv"
     assert _cli(folder, [empty], out, "--on-error", "skip") == 0
     assert "scored 0 feeds (0 items); rejected 1 records (1 files" in capsys.readouterr().err
-    assert out.read_text().startswith("feed_id,item_id,title,probability,relevant,rank")
+    header = "feed_id,item_id,title,probability,p_story,p_topic,relevant,rank"
+    assert out.read_text().startswith(header)
     assert len(out.read_text().splitlines()) == 1
 
 

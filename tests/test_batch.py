@@ -138,7 +138,7 @@ def test_resume_refuses_another_model(tmp_path, fake_folder, inputs, fitted_fake
     out = tmp_path / "out.jsonl"
     _run(fake_folder, [inputs["jsonl"]], out, feeds_per_chunk=4, max_chunks=1)
     model, _ = load_fake(fake_folder, use_cache=False)
-    model.threshold_ += 0.1
+    model.thresholds_["story"] += 0.1
     with pytest.raises(ResumeError, match="model"):
         score_files(model, [inputs["jsonl"]], out, feeds_per_chunk=4, resume=True, progress=None)
 

@@ -78,11 +78,14 @@ def _run(setup, out=None, **kw):
 def test_metrics_json_schema_and_intervals(setup, tmp_path):
     result, paths = _run(setup, tmp_path / "out", meta=setup["meta"], slice_by="relation")
     doc = json.loads(paths["metrics.json"].read_text())
-    assert set(doc) >= {"data", "threshold", "systems"}
+    assert set(doc) >= {"data", "level", "levels", "models", "bootstrap"}
     assert doc["data"]["n_feeds"] == 18 and doc["data"]["n_items"] == 18 * 8
-    assert doc["data"]["n_relevant"] == int(result.y.sum())
+    assert set(doc["levels"]) == {"story"} and doc["level"] == "story"  # labels only
+    assert doc["data"]["n_relevant"] == int(result.levels["story"].y.sum())
     assert re.fullmatch(r"[0-9a-f]{64}", doc["data"]["sha256"])
-    assert doc["threshold"] == load_model(setup["model"], FakeEmbedder()).threshold_
+    top = doc
+    doc = doc["levels"]["story"]
+    assert doc["threshold"] == load_model(setup["model"], FakeEmbedder()).thresholds_["story"]
     assert set(doc["systems"]) == {"model", "cosine", "tfidf"}
     assert set(doc["systems"]["model"]) >= MODEL_KEYS | {"ci95", "tp", "fp", "tn", "fn"}
     for name, system in doc["systems"].items():
@@ -93,8 +96,9 @@ def test_metrics_json_schema_and_intervals(setup, tmp_path):
                 continue
             assert lo is not None and lo <= value + 1e-9 and value <= hi + 1e-9, (name, key)
     counts = doc["systems"]["model"]
-    assert counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"] == doc["data"]["n_items"]
-    assert doc["models"]["model"]["in_sample"] is False
+    assert counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"] == top["data"]["n_items"]
+    assert top["models"]["model"]["in_sample"] is False
+    assert set(doc["slices"]) == {"article_length", "relation"}
     ta = doc["threshold_analysis"]
     assert ta["trained_threshold"] == doc["threshold"] and 0 < ta["best_f1_threshold"] <= 1
     assert len(ta["sweep"]) == 99
@@ -116,8 +120,8 @@ def test_two_runs_are_byte_identical(setup, tmp_path):
 
 
 def test_seed_changes_intervals_not_points(setup):
-    a = _run(setup, seed=0)[0].metrics["systems"]["model"]
-    b = _run(setup, seed=1)[0].metrics["systems"]["model"]
+    a = _run(setup, seed=0)[0].levels["story"].metrics["systems"]["model"]
+    b = _run(setup, seed=1)[0].levels["story"].metrics["systems"]["model"]
     assert a["average_precision"] == b["average_precision"]
     assert a["ci95"] != b["ci95"]
 
@@ -128,11 +132,11 @@ def test_compare_with_itself_gives_zero_delta_and_embeds_once(setup):
     frame = read_inputs([setup["data"]])
     result = evaluate(frame, model, compare=model, n_resamples=N_BOOT)
     assert embedder.calls == 1
-    compare = result.metrics["systems"]["compare"]
+    compare = result.levels["story"].metrics["systems"]["compare"]
     assert set(compare) >= MODEL_KEYS | {"ci95", "delta_average_precision"}
     delta = compare["delta_average_precision"]
     assert delta["delta"] == 0 and delta["ci95"] == [0.0, 0.0]
-    assert compare["average_precision"] == result.metrics["systems"]["model"]["average_precision"]
+    assert compare["average_precision"] == result.levels["story"].metrics["systems"]["model"]["average_precision"]
 
 
 def test_compare_with_another_embedder_embeds_again(setup, fitted_fake_model):
@@ -143,9 +147,9 @@ def test_compare_with_another_embedder_embeds_again(setup, fitted_fake_model):
     before = other.embedder_.calls
     result = evaluate(frame, model, compare=other, n_resamples=N_BOOT)
     assert other.embedder_.calls == before + 1
-    assert not np.allclose(result.scores["model"], result.scores["compare"])
-    delta = result.metrics["systems"]["compare"]["delta_average_precision"]
-    ap = {k: result.metrics["systems"][k]["average_precision"] for k in ("model", "compare")}
+    assert not np.allclose(result.levels["story"].scores["model"], result.levels["story"].scores["compare"])
+    delta = result.levels["story"].metrics["systems"]["compare"]["delta_average_precision"]
+    ap = {k: result.levels["story"].metrics["systems"][k]["average_precision"] for k in ("model", "compare")}
     assert delta["delta"] == pytest.approx(ap["model"] - ap["compare"])
     assert delta["ci95"][0] <= delta["delta"] <= delta["ci95"][1]
     assert 0 <= delta["p_value"] <= 1
@@ -155,7 +159,9 @@ def test_slices_by_a_column_are_feed_level(setup):
     model = load_model(setup["model"], embedder=FakeEmbedder())
     frame = read_inputs([setup["data"]])
     frame["half"] = np.where(frame["feed_id"] < "feed-009", "first", "second")
-    sl = evaluate(frame, model, slice_by="half", n_resamples=N_BOOT).metrics["slices"]
+    sl = evaluate(frame, model, slice_by="half", n_resamples=N_BOOT).metrics["levels"]["story"][
+        "slices"
+    ]["half"]
     assert sl["source"] == "column" and sl["feed_level"] is True
     assert [r["value"] for r in sl["rows"]] == ["first", "second"]
     assert sum(r["n_items"] for r in sl["rows"]) == len(frame)
@@ -166,7 +172,7 @@ def test_slices_by_a_column_are_feed_level(setup):
 
 def test_slices_by_meta_item_field(setup):
     result, _ = _run(setup, meta=setup["meta"], slice_by="relation")
-    sl = result.metrics["slices"]
+    sl = result.levels["story"].metrics["slices"]["relation"]
     assert sl["source"] == "item" and sl["feed_level"] is False
     rows = {r["value"]: r for r in sl["rows"]}
     assert set(rows) == {"same_story", "neg_other", MISSING}
@@ -183,7 +189,7 @@ def test_slices_by_meta_item_field(setup):
 
 def test_slices_by_meta_feed_field_and_forced_item_level(setup):
     result, _ = _run(setup, meta=setup["meta"], slice_by="anchor.category")
-    sl = result.metrics["slices"]
+    sl = result.levels["story"].metrics["slices"]["anchor.category"]
     assert sl["source"] == "feed" and sl["feed_level"] is True
     assert len(sl["rows"]) == len(TOPICS) + 1  # feed 0's category is the odd one out
     frame = read_inputs([setup["data"]])
@@ -198,8 +204,8 @@ def test_slices_by_meta_feed_field_and_forced_item_level(setup):
 
 def test_error_tables_name_the_best_matching_sentence(setup):
     result, _ = _run(setup)
-    errors = result.metrics["errors"]
-    t = result.metrics["threshold"]
+    errors = result.levels["story"].metrics["errors"]
+    t = result.levels["story"].metrics["threshold"]
     assert errors["false_positives"] and errors["false_negatives"]
     assert all(e["label"] == 0 and e["probability"] >= t for e in errors["false_positives"])
     assert all(e["label"] == 1 and e["probability"] < t for e in errors["false_negatives"])
@@ -214,16 +220,18 @@ def test_error_tables_name_the_best_matching_sentence(setup):
 def test_markdown_has_summary_table_and_escapes_cells(setup):
     result, _ = _run(setup, meta=setup["meta"], slice_by="anchor.category")
     md = render_markdown(result)
-    ap = result.metrics["systems"]["model"]["average_precision"]
-    assert "## Summary" in md
+    ap = result.levels["story"].metrics["systems"]["model"]["average_precision"]
+    assert "## Summary, story level (the same story)" in md
+    assert "## The levels side by side" in md
     assert "| metric | relevance model | zero-shot embedding cosine | TF-IDF cosine |" in md
     assert f"| average precision | {ap:.3f} [" in md
     for title in (
-        "Confusion counts",
-        "Threshold analysis",
-        "Slices by anchor.category",
-        "Worst false positives",
-        "Worst false negatives",
+        "Confusion counts, story level",
+        "Threshold analysis, story level",
+        "Slices by anchor.category, story level",
+        "Slices by article_length, story level",
+        "Worst false positives, story level",
+        "Worst false negatives, story level",
     ):
         assert f"## {title}" in md
 
@@ -257,7 +265,7 @@ def test_cli_evaluate_flags_in_sample_data(tmp_path, monkeypatch, feeds_jsonl):
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["models"]["model"]["in_sample"] is True
     assert doc["bootstrap"]["n_resamples"] == 50
-    assert doc["systems"]["compare"]["delta_average_precision"]["delta"] == 0
+    assert doc["levels"]["story"]["systems"]["compare"]["delta_average_precision"]["delta"] == 0
     assert "In-sample" in (out / "report.md").read_text()
     assert main([*argv, "--slice-by", "relation"]) == 2  # no such column and no --meta
 
@@ -265,9 +273,11 @@ def test_cli_evaluate_flags_in_sample_data(tmp_path, monkeypatch, feeds_jsonl):
 def test_nan_metrics_render_as_dashes(setup):
     """A slice with one class has no AP or AUC: null in JSON, a dash in the tables."""
     result, _ = _run(setup, meta=setup["meta"], slice_by="relation")
-    row = next(r for r in result.metrics["slices"]["rows"] if r["value"] == "neg_other")
+    rows = result.levels["story"].metrics["slices"]["relation"]["rows"]
+    row = next(r for r in rows if r["value"] == "neg_other")
     assert math.isnan(row["model"]["average_precision"])
-    assert json.loads(result.to_json())["slices"]["rows"][1]["model"]["roc_auc"] is None
+    rows = json.loads(result.to_json())["levels"]["story"]["slices"]["relation"]["rows"]
+    assert rows[1]["model"]["roc_auc"] is None
     assert "| neg_other |" in render_markdown(result)
 
 
@@ -281,5 +291,45 @@ def test_chunked_embedding_gives_the_same_scores(setup, monkeypatch):
     model = load_model(setup["model"], embedder=embedder)
     chunked = evaluate(read_inputs([setup["data"]]), model, n_resamples=N_BOOT)
     assert embedder.calls > 1
-    np.testing.assert_allclose(chunked.scores["model"], whole.scores["model"], atol=1e-12)
+    np.testing.assert_allclose(chunked.levels["story"].scores["model"], whole.levels["story"].scores["model"], atol=1e-12)
     assert chunked.to_json() == whole.to_json()
+
+
+def test_graded_data_is_measured_at_both_levels_side_by_side(tmp_path, fitted_graded_model):
+    model, _ = fitted_graded_model
+    feeds = make_feeds(n_feeds=12, seed=31, graded=True)
+    path = tmp_path / "graded.jsonl"
+    path.write_text("".join(json.dumps(f) + "\n" for f in feeds), encoding="utf-8")
+    frame = read_inputs([path])
+    result = evaluate(frame, model, n_resamples=N_BOOT)
+    doc = json.loads(result.to_json())
+    assert set(doc["levels"]) == {"story", "topic"} and doc["level"] == "topic"
+    grade = frame["grade"].to_numpy()
+    assert (result.levels["topic"].y == (grade >= 1)).all()
+    assert (result.levels["story"].y == (grade == 2)).all()
+    for level in ("story", "topic"):
+        m = doc["levels"][level]["systems"]["model"]
+        assert m["threshold"] == model.thresholds_[level]
+        assert 0 < m["graded_ndcg@5"] <= 1 and "graded_ndcg@5" in m["ci95"]
+        assert {"f1", "ece", "average_precision"} <= set(m)
+        assert set(doc["levels"][level]["deltas"]) == {"cosine", "tfidf"}
+    assert doc["data"]["grades"] == {str(g): int((grade == g).sum()) for g in (0, 1, 2)}
+    md = render_markdown(result)
+    assert "| metric | story: relevance model |" in md and "topic: TF-IDF cosine" in md
+    assert "## Summary, topic level (story or related)" in md
+    with pytest.raises(ValueError, match="no topic labels|only the story level"):
+        evaluate(frame.drop(columns=["grade"]), model, level="topic", n_resamples=10)
+
+
+def test_graded_ndcg_by_hand():
+    from relevance.eval.measures import graded_ndcg_per_feed
+
+    gain = np.array([1, 2, 0, 0])
+    score = np.array([0.9, 0.8, 0.1, 0.2])
+    feed = np.array(["a", "a", "a", "a"])
+    got = graded_ndcg_per_feed(gain, score, feed, 5)
+    dcg = (2**1 - 1) / np.log2(2) + (2**2 - 1) / np.log2(3)
+    ideal = (2**2 - 1) / np.log2(2) + (2**1 - 1) / np.log2(3)
+    assert got[0] == pytest.approx(dcg / ideal)
+    assert np.isnan(graded_ndcg_per_feed(np.zeros(3), np.ones(3), np.array(["b"] * 3), 5))[0]
+

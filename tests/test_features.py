@@ -3,8 +3,16 @@ import pytest
 from fakes import FakeEmbedder, feeds_frame
 
 from relevance.embed.encoder import embed_feeds
-from relevance.model.features import FEATURE_NAMES, _group_stats, compute_features
+from relevance.model.features import FEATURE_NAMES, _group_stats
+from relevance.model.features import compute_features as _compute
+from relevance.model.names import NAME_FEATURES
 from relevance.model.rank import rank_within_feed
+
+
+def compute_features(emb, lexical):
+    """The features with no name evidence (the fake texts have no names)."""
+    n = len(emb.item_feed)
+    return _compute(emb, lexical, {name: np.zeros(n) for name in NAME_FEATURES})
 
 
 def test_group_stats_by_hand():
@@ -99,3 +107,64 @@ def test_top3_support_matches_the_per_item_mean():
         for i, row in enumerate(rows):
             top = [j for j in ranked if j != i][:3]
             assert got[row] == pair[i, top].mean()
+
+
+def _long_article_feed(body: str) -> "pd.DataFrame":
+    import pandas as pd
+
+    items = {
+        "election": "Vote ballot election candidate parliament campaign poll count.",
+        "market": "Stocks shares investors market index trading earnings dividend.",
+        "football": "Match goal league striker coach stadium season cup fans.",
+        "vaccine": "Vaccine virus outbreak health doses hospital clinic infection.",
+    }
+    return pd.DataFrame(
+        {
+            "feed_id": "long",
+            "article_title": "Rain and rivers",
+            "article_body": body,
+            "item_id": list(items),
+            "item_title": "",
+            "item_summary": list(items.values()),
+        }
+    )
+
+
+def test_every_window_of_a_long_article_counts(fitted_fake_model):
+    """The election story is only in the article's last windows: it must still win.
+
+    With the article cut to its first window (all rain and rivers) the election item has
+    nothing to match, so a model that looked at the first window only would score it as it
+    scores the cut article: the two assertions on ``full`` would fail.
+    """
+    model, _ = fitted_fake_model
+    flood = " ".join(["River flood rain water levee evacuation storm dam rescue."] * 12)
+    election = " ".join(["Vote ballot election candidate parliament campaign count."] * 3)
+    full = _long_article_feed(f"{flood} {election}")
+    emb = embed_feeds(full, model.embedder_)
+    assert len(emb.windows) >= 4  # the fake encoder reads 32 tokens at a time
+    first = embed_feeds(full, model.embedder_).article_sentences[0]
+    cut = _long_article_feed(" ".join(first[1:4]))  # what the first window holds
+    assert len(embed_feeds(cut, model.embedder_).windows) == 1
+    scored_full = model.score_frame(full).set_index("item_id")
+    scored_cut = model.score_frame(cut).set_index("item_id")
+    assert scored_full.loc["election", "rank"] == 1
+    assert scored_full.loc["election", "p_story"] > scored_cut.loc["election", "p_story"] + 0.1
+    X = compute_features(emb, np.zeros(len(full)))
+    col = {n: X[:, i] for i, n in enumerate(FEATURE_NAMES)}
+    i = list(full["item_id"]).index("election")
+    assert col["cos_best_window"][i] > col["cos_lead"][i] + 0.3  # a later window matched
+    assert col["cos_best_sentence"][i] == col["cos_best_sentence"].max()
+
+
+def test_lead_features_read_the_first_window_and_sentences():
+    frame = _long_article_feed(
+        "Vote ballot election candidate. " + " ".join(["Stocks shares market index."] * 30)
+    )
+    emb = embed_feeds(frame, FakeEmbedder())
+    X = compute_features(emb, np.zeros(len(frame)))
+    col = {n: X[:, i] for i, n in enumerate(FEATURE_NAMES)}
+    election, market = 0, 1
+    assert col["cos_lead_sentence"][election] > col["cos_lead_sentence"][market]
+    assert col["cos_article"][market] > col["cos_article"][election]  # the bulk is markets
+

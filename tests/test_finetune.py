@@ -45,7 +45,8 @@ def test_fp16_weights_load_as_fp32_and_embed_alike(tmp_path):
 def test_finetune_smoke_layout_fp16_hashes_and_reload(tmp_path):
     from safetensors import safe_open
 
-    path = write_feeds(make_feeds(12, 6, seed=5), tmp_path / "feeds.jsonl")
+    # graded feeds: the trainer gets (article, same story, related story) triplets
+    path = write_feeds(make_feeds(12, 6, seed=5, graded=True), tmp_path / "feeds.jsonl")
     out = tmp_path / "model"
     settings = FinetuneSettings(max_steps=2, batch_size=4, seed=0)
     model = train(
@@ -69,7 +70,9 @@ def test_finetune_smoke_layout_fp16_hashes_and_reload(tmp_path):
     assert config["embedder"]["sha256"] == hash_weights(out / "embedder")
     assert config["embedder"]["sha256"] != SentenceTransformerEmbedder().fingerprint
     assert config["finetune"]["settings"]["max_steps"] == 2
-    assert "## Did fine-tuning help?" in (out / "README.md").read_text()
+    assert "hard negative" in config["finetune"]["loss"]
+    assert config["levels"] == ["story", "topic"]
+    assert "Fine-tuned against frozen embedder" in (out / "README.md").read_text()
 
     loaded = load_model(out)  # resolves "embedder" inside the folder, verifies every hash
     assert loaded.embedder_.fingerprint == config["embedder"]["sha256"]

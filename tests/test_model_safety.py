@@ -188,7 +188,11 @@ class _Marker:
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (lambda c: c.update(threshold="high"), "malformed threshold"),
+        (lambda c: c["thresholds"].update(story="high"), r"thresholds\.story.*in \[0, 1\]"),
+        (lambda c: c["thresholds"].update(story=1.5), r"thresholds\.story"),
+        (lambda c: c["thresholds"].update(story=True), r"thresholds\.story"),
+        (lambda c: c.update(levels=["story", "topic"]), "field 'levels'"),
+        (lambda c: c.update(default_level="topic"), "field 'default_level'"),
         (lambda c: c.update(files=["head.json"]), "'files' must map"),
         (lambda c: c["embedder"].pop("sha256"), "must record its sha256"),
         (lambda c: c.update(params={"evil": 1}), "malformed head.json"),

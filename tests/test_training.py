@@ -17,7 +17,8 @@ from relevance.io.reader import read_inputs
 from relevance.model.threshold import ObjectiveNotMet
 from relevance.persistence.artifacts import load_model
 from relevance.train.card import render_card
-from relevance.train.finetune import FinetuneSettings, heldout_mask, training_pairs
+from relevance.train.finetune import FinetuneSettings, training_examples
+from relevance.train.heldout import heldout_mask
 from relevance.train.pipeline import train
 
 
@@ -75,7 +76,7 @@ def test_every_format_trains_the_same_model(tmp_path, suffix):
     b = train([other], tmp_path / "b", **kw)
     for name in ("head.json", "tfidf.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    assert a.report_.metrics["oof"] == b.report_.metrics["oof"]
+    assert a.report_.metrics["levels"]["story"]["oof"] == b.report_.metrics["levels"]["story"]["oof"]
     config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["training_data"]["file_details"][0]["format"] == suffix[1:]
 
@@ -86,7 +87,7 @@ def test_folds_follow_the_group_field_never_items(data):
     story = {m["feed_id"]: m["anchor"]["story"] for m in meta}
     assert model.train_info_["config"]["training_data"]["n_groups"] == 6
     feeds = [f["feed_id"] for f in make_feeds(24, 8, seed=0) for _ in range(8)]
-    fold = model.report_.fold
+    fold = model.report_.oof.fold
     for s in set(story.values()):
         rows = np.array([story[f] == s for f in feeds])
         assert len(np.unique(fold[rows])) == 1
@@ -94,7 +95,7 @@ def test_folds_follow_the_group_field_never_items(data):
 
 def test_fold_metrics_and_their_spread_are_saved(data):
     _fit(data, data["root"] / "m")
-    m = json.loads((data["root"] / "m" / "config.json").read_text())["metrics"]
+    m = json.loads((data["root"] / "m" / "config.json").read_text())["metrics"]["levels"]["story"]
     assert len(m["folds"]) == 3
     for f in m["folds"]:
         assert {"average_precision", "roc_auc", "f1", "brier", "precision", "recall"} <= set(f)
@@ -119,13 +120,14 @@ def test_min_precision_is_met_out_of_fold(tmp_path):
         objective="min_precision",
         min_precision=0.9,
     )
-    p, y = model.report_.oof_probability, read_inputs([path])["label"].to_numpy()
-    kept = p >= model.threshold_
+    p, y = model.report_.oof.probability["story"], read_inputs([path])["label"].to_numpy()
+    kept = p >= model.thresholds_["story"]
     assert kept.any() and y[kept].mean() >= 0.9
-    assert model.threshold_choice_.precision >= 0.9
+    assert model.threshold_choices_["story"].precision >= 0.9
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["threshold_choice"]["objective"] == "min_precision"
-    assert "precision >= 0.9" in (tmp_path / "m" / "README.md").read_text()
+    assert config["threshold_choices"]["story"]["objective"] == "min_precision"
+    assert "threshold" in (tmp_path / "m" / "README.md").read_text()
+    assert "(min_precision)" in (tmp_path / "m" / "README.md").read_text()
 
 
 def test_unreachable_precision_is_refused_not_silently_relaxed(tmp_path, capsys, monkeypatch):
@@ -151,7 +153,9 @@ def test_unreachable_precision_is_refused_not_silently_relaxed(tmp_path, capsys,
     assert "no threshold reaches out-of-fold precision 0.999" in err
     assert "the highest reached is" in err
     assert main([*argv, "--min-precision", "1.5"]) == 2
-    assert "expected a share in (0, 1]" in capsys.readouterr().err
+    assert "expected P or LEVEL=P, P in (0, 1]" in capsys.readouterr().err
+    assert main([*argv, "--min-precision", "topic=0.9"]) == 2  # labels only: no topic level
+    assert "topic" in capsys.readouterr().err
 
 
 def test_second_run_encodes_nothing(data):
@@ -178,22 +182,28 @@ def test_model_card_renders_the_key_sections(data):
     card = (folder / "README.md").read_text()
     config = json.loads((folder / "config.json").read_text())
     assert card == render_card(config)
+    assert card.startswith("---\nlicense: other\n")
+    front = card.split("---\n")[1]
+    for key in ("language:", "library_name:", "base_model:", "datasets:", "metrics:", "tags:"):
+        assert key in front, key
     for heading in (
         "## Intended use",
+        "## How to use",
         "## Training data",
-        "Provenance:",
-        "## Embedder and features",
-        "## Calibration, objective and threshold",
+        "Provenance and licences:",
+        "## Model",
+        "## Held-out stories",
         "## Cross-validated metrics",
-        "## Evaluation",
+        "## Evaluation (--eval)",
         "## Limitations",
         "## Files",
     ):
         assert heading in card, heading
     assert "CC BY-SA 4.0" in card and "Baba-Yagan/wp-current-events" in card
-    assert f"calibration: **{config['calibration']['method']}**" in card
-    assert "English only" in card and "32 tokens" in card and "related but different" in card
-    assert "| over folds | mean | std | min | max |" in card
+    method = config["calibration"]["story"]["method"]
+    assert f"calibration of `story`: **{method}**" in card
+    assert "English only" in card and "32 tokens" in card
+    assert "model-index:" in front  # the held-out figures, machine-readable
     assert "relevance train train.jsonl --meta train.meta.jsonl --group-by anchor.story" in card
     assert "README.md" not in config["files"]
     load_model(folder, embedder=FakeEmbedder())  # the card is not verified, nor in the way
@@ -220,11 +230,11 @@ def test_fine_tune_flow_with_a_fake_finetuner(data):
     assert config["embedder"]["model"] == "embedder"
     assert {"embedder/model.safetensors", "embedder/modules.json"} <= set(config["files"])
     held = config["finetune"]["heldout"]
-    assert held["verdict"] in ("helped", "hurt", "no clear difference")
-    assert set(held["systems"]) == {"frozen", "finetuned"}
+    assert held["verdicts"]["story"] in ("helped", "hurt", "no clear difference")
+    assert set(held["levels"]["story"]) >= {"new", "old", "delta_average_precision"}
     assert held["split"]["n_groups_heldout"] == 2  # ceil(25% of 6 stories)
     card = (folder / "README.md").read_text()
-    assert "## Did fine-tuning help? (stories held out)" in card and "**Optimistic:**" in card
+    assert "Fine-tuned against frozen embedder" in card and "**Optimistic:**" in card
     tuned = tuner.load(folder / "embedder")
     assert config["embedder"]["sha256"] == tuned.fingerprint
     assert model.embedder_.fingerprint == tuned.fingerprint
@@ -240,10 +250,24 @@ def test_heldout_split_is_fixed_by_group_names():
     assert (heldout_mask(groups[::-1]) == mask[::-1]).all()
 
 
-def test_training_pairs_are_relevant_items_with_their_article():
+def test_training_examples_are_relevant_items_with_their_article():
     from fakes import feeds_frame
 
     frame = feeds_frame(4, 6)
-    anchors, positives = training_pairs(frame)
-    assert len(anchors) == len(positives) == int(frame["label"].sum())
-    assert len(set(anchors)) == 4
+    ex = training_examples(frame)
+    assert len(ex.anchors) == len(ex.positives) == int(frame["label"].sum())
+    assert len(set(ex.anchors)) == 4
+    assert ex.negatives is None  # labels only: in-batch negatives alone
+
+
+def test_graded_examples_take_a_related_story_as_hard_negative():
+    from fakes import feeds_frame
+
+    from relevance.io.text import feed_texts
+
+    frame = feeds_frame(6, 8, graded=True)
+    ex = training_examples(frame)
+    texts = feed_texts(frame).items
+    related = {t for t, g in zip(texts, frame["grade"], strict=True) if g == 1}
+    assert len(ex.negatives) == len(ex.anchors) == int((frame["grade"] == 2).sum())
+    assert set(ex.negatives) <= related  # every feed here has a related item

@@ -42,7 +42,7 @@ def test_one_class_only(tmp_path, suffix):
         for it in f["items"]:
             it["label"] = 0
     path = write_feeds(feeds, tmp_path / f"d{suffix}")
-    _refused([path], tmp_path, r"one class only: all 72 items are labelled 0")
+    _refused([path], tmp_path, r"one class only at the story level: all 72 items are off-topic")
 
 
 @pytest.mark.parametrize("suffix", FORMATS)

@@ -123,7 +123,7 @@ def test_cli_compare_and_promote_exit_codes(setup, monkeypatch, capsys):
     assert "left unchanged" in capsys.readouterr().out
     assert main(["train", str(setup["train"]), "--out", new, *base, "--promote"]) == 0
     out = capsys.readouterr().out
-    assert "--eval: average precision" in out and "promoted" in out
+    assert "--eval story: average precision" in out and "promoted" in out
     assert main(["train", str(setup["train"]), "--out", new, "--compare", new]) == 2
 
 

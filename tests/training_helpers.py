@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +32,11 @@ def long_rows(feeds: list[dict]) -> pd.DataFrame:
                     "item_title": it.get("title", ""),
                     "item_summary": it.get("summary", ""),
                     "label": "" if label is None else str(label),
+                    **({"grade": str(it["grade"])} if "grade" in it else {}),
                 }
             )
-    return pd.DataFrame(rows, columns=[*LONG, "label"])
+    graded = any("grade" in r for r in rows)
+    return pd.DataFrame(rows, columns=[*LONG, "label", *(["grade"] if graded else [])])
 
 
 def write_feeds(feeds: list[dict], path: Path) -> Path:
@@ -84,11 +85,13 @@ class FakeFinetuner:
     def __init__(self) -> None:
         self.tuned = 0
 
-    def tune(self, anchors: Sequence[str], positives: Sequence[str], folder: Path, s) -> None:
+    def tune(self, examples, folder: Path, s) -> None:
         self.tuned += 1
-        digest = hashlib.sha256(f"{s.seed}:{len(anchors)}".encode())
-        for a, p in zip(anchors, positives, strict=True):
-            digest.update(a.encode() + b"\0" + p.encode())
+        self.examples = examples
+        digest = hashlib.sha256(f"{s.seed}:{len(examples)}".encode())
+        negatives = examples.negatives or [""] * len(examples)
+        for a, p, n in zip(examples.anchors, examples.positives, negatives, strict=True):
+            digest.update(a.encode() + b"\0" + p.encode() + b"\0" + n.encode())
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "model.safetensors").write_text(digest.hexdigest()[:16])
         (folder / "modules.json").write_text("[]\n")

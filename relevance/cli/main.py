@@ -115,20 +115,20 @@ class _OptionError(ValueError):
 
 
 def _objectives(args: argparse.Namespace) -> dict:
+    """The estimator's objective parameters from --min-precision / --min-recall."""
     precision = _floors(args.min_precision, "--min-precision")
     recall = _floors(args.min_recall, "--min-recall")
+    if precision is not None and recall is not None:
+        if not (isinstance(precision, dict) and isinstance(recall, dict)) or set(precision) & set(
+            recall
+        ):
+            raise _OptionError("--min-precision and --min-recall both set for one level")
     objective: str | dict = "f1"
-    if precision is not None or recall is not None:
-        objective = {}
-        for level in ("story", "topic"):
-            for name, floor in (("min_precision", precision), ("min_recall", recall)):
-                value = floor.get(level) if isinstance(floor, dict) else floor
-                if value is not None:
-                    if level in objective:
-                        raise _OptionError(
-                            f"--min-precision and --min-recall both set for the {level} level"
-                        )
-                    objective[level] = name
+    if isinstance(precision, float) or isinstance(recall, float):
+        objective = "min_precision" if precision is not None else "min_recall"
+    elif precision is not None or recall is not None:
+        objective = {lv: "min_precision" for lv in precision or {}}
+        objective |= {lv: "min_recall" for lv in recall or {}}
     return {"objective": objective, "min_precision": precision, "min_recall": recall}
 
 

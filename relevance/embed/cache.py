@@ -183,10 +183,14 @@ class CachedEmbedder:
     A fully cached batch never calls the inner encoder, so a lazily loaded model
     is never loaded. ``hits``/``misses`` count unique texts per ``encode`` call;
     ``encoded`` counts texts actually sent to the inner encoder. ``in_memory``
-    bounds an LRU of vectors in front of SQLite (0 turns it off).
+    bounds an LRU of vectors in front of SQLite (0 turns it off). With ``cache`` None
+    the LRU alone remembers vectors (one process, nothing on disk: ``--no-cache``
+    training still encodes each text once).
     """
 
-    def __init__(self, inner: Embedder, cache: EmbeddingCache, in_memory: int = 100_000):
+    def __init__(
+        self, inner: Embedder, cache: EmbeddingCache | None, in_memory: int = 100_000
+    ):
         self.inner = inner
         self.cache = cache
         self.model_id = inner.model_id
@@ -237,7 +241,7 @@ class CachedEmbedder:
             if v is not None:
                 self._memory.move_to_end(k)
         ask = [i for i, v in enumerate(found) if v is None]
-        if ask:
+        if ask and self.cache is not None:
             stored = self.cache.get_many(fingerprint, [unique[i] for i in ask])
             for i, v in zip(ask, stored, strict=True):
                 if v is not None:
@@ -250,13 +254,14 @@ class CachedEmbedder:
             new = np.asarray(self.inner.encode([unique[i] for i in missing]), dtype=np.float32)
             if new.ndim != 2 or new.shape[0] != len(missing):
                 raise ValueError(f"inner encoder returned {new.shape} for {len(missing)} texts")
-            self.cache.put_many(fingerprint, [unique[i] for i in missing], new)
+            if self.cache is not None:
+                self.cache.put_many(fingerprint, [unique[i] for i in missing], new)
             self.encoded += len(missing)
             for i, v in zip(missing, new, strict=True):
                 found[i] = v.copy()
                 self._remember(keys[i], found[i])
         if not unique:
-            dim = self.cache.dimension(fingerprint)
+            dim = self.cache.dimension(fingerprint) if self.cache is not None else None
             if dim is None:
                 return np.asarray(self.inner.encode([]), dtype=np.float32)
             return np.zeros((0, dim), dtype=np.float32)

@@ -139,6 +139,7 @@ class _Item(NamedTuple):
     title: str
     summary: str
     label: int | None
+    grade: int | None
 
 
 class _Feed(NamedTuple):
@@ -191,8 +192,17 @@ def _fast_check(record: dict, clean: Callable[[str], str]) -> FeedCheck | None:
             return None
         if label is not None and (type(label) is not int or label not in (0, 1)):
             return None
+        grade = item.get("grade")
+        if grade is not None:
+            if type(grade) is not int or grade not in (0, 1, 2):
+                return None
+            story = int(grade == 2)
+            if label is None:
+                label = story
+            elif label != story:
+                return None
         ids.add(item_id)
-        out.append(_Item(item_id, i_title, summary, label))
+        out.append(_Item(item_id, i_title, summary, label, grade))
     return FeedCheck(_Feed(feed_id, _Article(title, body), out), [])
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from relevance.io.errors import InputError
 from relevance.io.reading import UNIT, Reading, Source, run_starts
-from relevance.io.schema import LABEL, LONG_COLUMNS
+from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS
 from relevance.io.tables import (
     KEY,
     POS,
@@ -52,13 +52,13 @@ class _Feeds:
     def __init__(self, block: pd.DataFrame, path: Path, fmt: str, rd: Reading):
         self.block, self.fmt, self.rd = block, fmt, rd
         self.source = str(path)
-        self.has_label = LABEL in block.columns
+        self.targets = [c for c in (LABEL, GRADE) if c in block.columns]
         self.values = {c: block[c].to_numpy(dtype=object) for c in LONG_COLUMNS}
-        self.labels = block[LABEL].to_numpy(dtype=object) if self.has_label else None
+        self.raw_targets = {c: block[c].to_numpy(dtype=object) for c in self.targets}
         self.pos = block[POS].to_numpy(dtype=np.int64)  # plain arrays: a pandas lookup per
         self.problems = block[PROBLEM].to_numpy(dtype=object)  # row would double the cost
         self.raw = block[RAW].to_numpy(dtype=object)
-        self.out: dict[str, list] = {c: [] for c in [*LONG_COLUMNS, LABEL, UNIT, POS]}
+        self.out: dict[str, list] = {c: [] for c in [*LONG_COLUMNS, LABEL, GRADE, UNIT, POS]}
 
     def where(self, r: int) -> str:
         return where_of(self.fmt, int(self.pos[r]))
@@ -67,22 +67,39 @@ class _Feeds:
         raw = self.raw[r]
         if raw is not None:
             return {"fields": raw}
-        cols = [*LONG_COLUMNS, *([LABEL] if self.has_label else [])]
+        cols = [*LONG_COLUMNS, *self.targets]
         return {c: self.block[c].iat[r] for c in cols}
 
     def reject(self, err: InputError, level: str, unit: int, r: int, clean: dict) -> None:
         feed_id = clean["feed_id"] or None
         self.rd.rejects(err, level, unit, self.record(r), feed_id, clean["item_id"] or None)
 
-    def _row(self, r: int) -> tuple[dict, int | None, InputError | None]:
-        """The row's cleaned values, label, and its own problem (an item problem)."""
+    def _targets(self, r: int) -> tuple[tuple[int | None, int | None], InputError | None]:
+        """(label, grade) of a row: each valid, and agreeing (label 1 exactly at grade 2)."""
+        got: dict[str, int | None] = {LABEL: None, GRADE: None}
+        for col in self.targets:
+            allowed = (0, 1, 2) if col == GRADE else (0, 1)
+            got[col], ok = parse_label(self.raw_targets[col][r], allowed)
+            if not ok:
+                expected = "0, 1 or 2" if col == GRADE else "0 or 1"
+                return (None, None), InputError(
+                    self.source, self.where(r), col, self.raw_targets[col][r], expected
+                )
+        label, grade = got[LABEL], got[GRADE]
+        if grade is not None:
+            if label is not None and label != int(grade == 2):
+                expected = f"a label that agrees with grade {grade} (label 1 exactly at grade 2)"
+                return (None, None), InputError(self.source, self.where(r), LABEL, label, expected)
+            label = int(grade == 2)
+        return (label, grade), None
+
+    def _row(self, r: int) -> tuple[dict, tuple[int | None, int | None], InputError | None]:
+        """The row's cleaned values, (label, grade), and its own problem (an item problem)."""
         clean = {c: self.rd.clean(self.values[c][r] or "") for c in LONG_COLUMNS}
         problem = self.problems[r]
-        label = None
-        if problem is None and self.labels is not None:
-            label, ok = parse_label(self.labels[r])
-            if not ok:
-                problem = InputError(self.source, self.where(r), LABEL, self.labels[r], "0 or 1")
+        label: tuple[int | None, int | None] = (None, None)
+        if problem is None and self.targets:
+            label, problem = self._targets(r)
         if problem is None:
             for col in ("feed_id", "item_id"):
                 if not clean[col]:
@@ -100,7 +117,7 @@ class _Feeds:
             )
         return clean, label, problem
 
-    def _feed_problem(self, rows: list[tuple[int, dict, int | None]]) -> InputError | None:
+    def _feed_problem(self, rows: list[tuple[int, dict, tuple]]) -> InputError | None:
         r0, first, _ = rows[0]
         for r, clean, _ in rows[1:]:
             for col in ("article_title", "article_body"):
@@ -165,14 +182,16 @@ class _Feeds:
         for r, clean, label in rows:
             for col in LONG_COLUMNS:
                 self.out[col].append(clean[col])
-            self.out[LABEL].append(label)
+            self.out[LABEL].append(label[0])
+            self.out[GRADE].append(label[1])
             self.out[UNIT].append(unit)
             self.out[POS].append(int(self.pos[r]))
 
     def frame(self) -> pd.DataFrame:
         frame = pd.DataFrame({c: pd.Series(self.out[c], dtype=object) for c in LONG_COLUMNS})
-        if self.has_label:
-            frame[LABEL] = pd.array(self.out[LABEL], dtype="Int64")
+        for col in (LABEL, GRADE):
+            if col in self.targets or (col == LABEL and GRADE in self.targets):
+                frame[col] = pd.array(self.out[col], dtype="Int64")
         frame[UNIT] = np.asarray(self.out[UNIT], dtype=np.int64)
         frame[POS] = np.asarray(self.out[POS], dtype=np.int64)
         return frame

@@ -22,7 +22,10 @@ import pandas as pd
 
 from relevance.io.errors import InputError
 from relevance.io.reading import POS
-from relevance.io.schema import LABEL, LONG_COLUMNS
+from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS
+
+#: Optional target columns: a story label (0/1) and a grade (0/1/2).
+TARGETS = (LABEL, GRADE)
 
 #: Articles can be megabytes long; the csv module refuses fields over 128 KiB by default.
 #: The limit is raised around each record read and put back, never left changed.
@@ -109,7 +112,7 @@ def _type_ok(column: str, kind: object) -> bool:
     name = str(kind)
     if column in ("feed_id", "item_id"):
         return name in _TEXT_TYPES or pa.types.is_integer(kind)
-    if column == LABEL:
+    if column in TARGETS:
         return name in ("string", "large_string", "null") or (
             pa.types.is_integer(kind) or pa.types.is_floating(kind)
         )
@@ -132,12 +135,14 @@ def check_header(path: Path, fmt: str) -> InputError | None:
     missing = [c for c in LONG_COLUMNS if c not in names]
     if missing:
         return InputError(str(path), "header", missing[0], names, f"columns {LONG_COLUMNS}")
-    twice = sorted({c for c in names if names.count(c) > 1 and c in [*LONG_COLUMNS, LABEL]})
+    twice = sorted({c for c in names if names.count(c) > 1 and c in [*LONG_COLUMNS, *TARGETS]})
     if twice:
         return InputError(str(path), "header", twice[0], names, "each column once")
-    for col in [c for c in [*LONG_COLUMNS, LABEL] if c in types]:
+    for col in [c for c in [*LONG_COLUMNS, *TARGETS] if c in types]:
         if not _type_ok(col, types[col]):
-            expected = "integers 0 or 1" if col == LABEL else "a string column"
+            expected = {LABEL: "integers 0 or 1", GRADE: "integers 0, 1 or 2"}.get(
+                col, "a string column"
+            )
             return InputError(str(path), "header", col, str(types[col]), expected)
     return None
 
@@ -185,7 +190,7 @@ class _Rows:
 
 def _csv_blocks(path: Path, block_rows: int) -> Iterator[pd.DataFrame]:
     header = csv_header(path)
-    wanted = [c for c in [*LONG_COLUMNS, LABEL] if c in header]
+    wanted = [c for c in [*LONG_COLUMNS, *TARGETS] if c in header]
     index = [header.index(c) for c in wanted]
     rows = _Rows(wanted)
     source, first = str(path), True
@@ -226,7 +231,7 @@ def _parquet_blocks(path: Path, block_rows: int) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     names = pq.ParquetFile(path).schema_arrow.names
-    wanted = [c for c in [*LONG_COLUMNS, LABEL] if c in names]
+    wanted = [c for c in [*LONG_COLUMNS, *TARGETS] if c in names]
     rows = _Rows(wanted)
     source, pos = str(path), 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=block_rows, columns=wanted):
@@ -253,7 +258,7 @@ def _parquet_cell(
             bad = value[exc.start : exc.start + 4]
             expected = f"UTF-8 text (bad byte at byte {exc.start})"
             return None, InputError(source, f"row {pos}", col, bad, expected)
-    if isinstance(value, int) and col != LABEL:
+    if isinstance(value, int) and col not in TARGETS:
         return str(value), None
     return value, None
 
@@ -275,19 +280,24 @@ def raw_blocks(path: Path, fmt: str, block_rows: int) -> Iterator[pd.DataFrame]:
         ) from None
 
 
-def parse_label(value: object) -> tuple[int | None, bool]:
-    """(label, ok): empty or null is no label; 0 and 1 (as numbers or text) are labels."""
+def parse_label(value: object, allowed: tuple[int, ...] = (0, 1)) -> tuple[int | None, bool]:
+    """(value, ok): empty or null is none; ``allowed`` integers (as numbers or text) are ok.
+
+    Labels allow 0 and 1, grades 0, 1 and 2.
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None, True
     if isinstance(value, str):
         text = value.strip()
         if not text:
             return None, True
-        if text in ("0", "1", "0.0", "1.0"):
-            return int(float(text)), True
-        return None, False
+        try:
+            number = float(text)
+        except ValueError:
+            return None, False
+        value = number
     if isinstance(value, bool):
         return None, False
-    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+    if isinstance(value, int | float | np.integer | np.floating) and value in allowed:
         return int(value), True
     return None, False

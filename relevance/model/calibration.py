@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
@@ -78,7 +79,7 @@ class Calibrator:
             if length is None:
                 raise ValueError("calibration 'sigmoid_length' needs each item's article length")
             z = z + (self.c_ * scores + self.d_) * np.asarray(length, dtype=np.float64)
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(z)
 
     def to_json(self) -> dict:
         if self.method == "isotonic":

@@ -71,6 +71,18 @@ def _check_params(params: dict) -> None:
         raise DataCheckError(f"invalid training option: {exc}") from None
 
 
+def _check_levels(params: dict, t: Targets) -> None:
+    """An objective for a level the data cannot train is a mistake, said before any work."""
+    for name in ("objective", "min_precision", "min_recall"):
+        value = params.get(name)
+        extra = sorted(set(value) - set(t.levels)) if isinstance(value, dict) else []
+        if extra:
+            raise DataCheckError(
+                f"--{name.replace('_', '-')} for the {extra[0]} level: the training data has "
+                f"only the {' and '.join(t.levels)} level (the topic level needs grades 0/1/2)"
+            )
+
+
 def _check_out(out: Path) -> None:
     """Replace only a model folder (or an empty one): never a folder of something else."""
     if out.exists() and (
@@ -199,6 +211,7 @@ def train(
         raise DataCheckError("--promote needs --compare DIR (the folder to replace) and --eval")
     labelled = read_labelled(list(data))
     t = check_training(labelled)
+    _check_levels(params, t)
     frame = labelled.frame
     groups = load_groups(frame, meta, group_by)
     check_folds(t, groups, n_splits, seed)
@@ -227,11 +240,13 @@ def train(
         finetuner = None
 
     cache = EmbeddingCache(cache_dir) if use_cache else None
-    wrap: Callable[[Embedder], Embedder] = (
-        (lambda e: e if isinstance(e, CachedEmbedder) else CachedEmbedder(e, cache))
-        if cache is not None
-        else (lambda e: e)
-    )
+    # Without the on-disk cache, an in-memory one: the held-out check and the final fit
+    # see the same texts, and each is still encoded once.
+    in_memory = 100_000 if cache is not None else 10_000_000
+
+    def wrap(e: Embedder) -> Embedder:
+        return e if isinstance(e, CachedEmbedder) else CachedEmbedder(e, cache, in_memory)
+
     inner = embedder or SentenceTransformerEmbedder()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = sibling(out, "staging")
