@@ -17,8 +17,12 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, help="model folder to add the head to")
     p.add_argument("data", nargs="+", type=Path, help="the labelled feeds it was trained on")
     p.add_argument("--backend", required=True, choices=[b for b in BACKENDS])
-    p.add_argument("--meta", type=Path, default=None, help="JSONL with a record per feed_id")
-    p.add_argument("--group-by", default=None, help="fold groups, e.g. anchor.story")
+    p.add_argument(
+        "--meta", nargs="+", type=Path, default=None, help="JSONL files with a record per feed_id"
+    )
+    p.add_argument(
+        "--group-by", default=None, help="fold groups, e.g. anchor.story or anchor.story,main.topic"
+    )
     p.add_argument("--seed", type=int, default=None, help="default: the folder's own seed")
     p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache folder")
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
@@ -46,10 +50,11 @@ def _cli(args: argparse.Namespace) -> int:
             raise
         print(f"relevance add-backend: error: {exc}", file=sys.stderr)
         return 2
-    m = model.report_.metrics
-    print(
-        f"added {args.model / BACKENDS_DIR / args.backend}: out-of-fold average precision "
-        f"{m['oof_average_precision']:.4f}, threshold {model.threshold_:.4f} "
-        f"(precision {m['oof_precision']:.3f}, recall {m['oof_recall']:.3f}, F1 {m['oof_f1']:.3f})"
-    )
+    print(f"added {args.model / BACKENDS_DIR / args.backend}:")
+    for level, m in model.report_.metrics["levels"].items():
+        print(
+            f"  {level}: out-of-fold average precision {m['oof_average_precision']:.4f}, "
+            f"threshold {model.thresholds_[level]:.4f} (precision {m['oof_precision']:.3f}, "
+            f"recall {m['oof_recall']:.3f}, F1 {m['oof_f1']:.3f})"
+        )
     return 0

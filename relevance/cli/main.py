@@ -118,11 +118,10 @@ def _objectives(args: argparse.Namespace) -> dict:
     """The estimator's objective parameters from --min-precision / --min-recall."""
     precision = _floors(args.min_precision, "--min-precision")
     recall = _floors(args.min_recall, "--min-recall")
-    if precision is not None and recall is not None:
-        if not (isinstance(precision, dict) and isinstance(recall, dict)) or set(precision) & set(
-            recall
-        ):
-            raise _OptionError("--min-precision and --min-recall both set for one level")
+    both = precision is not None and recall is not None
+    per_level = isinstance(precision, dict) and isinstance(recall, dict)
+    if both and (not per_level or set(precision) & set(recall)):  # type: ignore[arg-type]
+        raise _OptionError("--min-precision and --min-recall both set for one level")
     objective: str | dict = "f1"
     if isinstance(precision, float) or isinstance(recall, float):
         objective = "min_precision" if precision is not None else "min_recall"

@@ -16,6 +16,7 @@ from relevance.embed.cache import cached
 from relevance.embed.encoder import Embedder
 from relevance.embed.onnx import BACKENDS
 from relevance.io.files import write_atomic
+from relevance.io.meta import MetaPaths
 from relevance.model.estimator import RelevanceModel
 from relevance.persistence.backends import (
     BACKENDS_DIR,
@@ -32,7 +33,7 @@ def add_backend(
     model_dir: str | Path,
     data: list[str | Path],
     backend: str,
-    meta: str | Path | None = None,
+    meta: MetaPaths | None = None,
     group_by: str | None = None,
     seed: int | None = None,
     cache_dir: str | Path | None = None,
