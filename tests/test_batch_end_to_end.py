@@ -51,7 +51,8 @@ def test_shipped_folder_has_both_heads():
     assert torch_model.config_["embedder"]["backend"] == "torch"
     assert int8_model.config_["embedder"]["backend"] == "onnx-int8"
     assert int8_model.config_["training_data"] == torch_model.config_["training_data"]
-    assert int8_model.config_["metrics"]["oof_average_precision"] >= 0.88
+    for level in ("story", "topic"):
+        assert int8_model.config_["metrics"]["levels"][level]["oof_average_precision"] >= 0.88
 
 
 @pytest.mark.parametrize(
@@ -75,4 +76,5 @@ def test_cli_streams_many_formats_and_resumes(tmp_path, capsys):
     assert main(["score", str(SEED / "page.txt"), "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "1/1" in err and "items/s" in err and f"wrote {out}" in err
-    assert out.read_text().splitlines()[0] == "feed_id,item_id,title,probability,relevant,rank"
+    header = "feed_id,item_id,title,probability,p_story,p_topic,relevant,rank"
+    assert out.read_text().splitlines()[0] == header

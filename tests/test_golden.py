@@ -1,8 +1,9 @@
 """Scoring output is unchanged by refactors: the shipped models on fixed inputs.
 
-``tests/golden/expected`` was written by ``python tests/golden.py write tests/golden``
-before the package was reorganised; every later change must reproduce it (probabilities
-within 1e-6, everything else identical). Rewrite it only when the shipped models change.
+``tests/golden/expected`` was written by ``python tests/golden.py write tests/golden --feeds 8``
+before the package was reorganised, and rewritten when the shipped models were retrained for
+two levels; every later change must reproduce it (probabilities within 1e-6, everything else
+identical). Rewrite it only when the shipped models change.
 """
 
 import shutil

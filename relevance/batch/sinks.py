@@ -103,7 +103,7 @@ def _json_any(value: object) -> str:
 
 def _json_level(value: Any) -> str:
     """A level probability; null for a level the model does not have (a story-only model)."""
-    return "null" if value != value else repr(float(value))
+    return "null" if value is None or value != value else repr(float(value))
 
 
 def _json_label(value: Any) -> str | None:
