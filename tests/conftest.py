@@ -53,4 +53,3 @@ def fitted_graded_model():
 
     frame = feeds_frame(graded=True)
     return RelevanceModel(embedder=FakeEmbedder(), n_splits=3).fit(frame), frame
-

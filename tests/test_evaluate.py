@@ -136,7 +136,10 @@ def test_compare_with_itself_gives_zero_delta_and_embeds_once(setup):
     assert set(compare) >= MODEL_KEYS | {"ci95", "delta_average_precision"}
     delta = compare["delta_average_precision"]
     assert delta["delta"] == 0 and delta["ci95"] == [0.0, 0.0]
-    assert compare["average_precision"] == result.levels["story"].metrics["systems"]["model"]["average_precision"]
+    assert (
+        compare["average_precision"]
+        == result.levels["story"].metrics["systems"]["model"]["average_precision"]
+    )
 
 
 def test_compare_with_another_embedder_embeds_again(setup, fitted_fake_model):
@@ -147,9 +150,14 @@ def test_compare_with_another_embedder_embeds_again(setup, fitted_fake_model):
     before = other.embedder_.calls
     result = evaluate(frame, model, compare=other, n_resamples=N_BOOT)
     assert other.embedder_.calls == before + 1
-    assert not np.allclose(result.levels["story"].scores["model"], result.levels["story"].scores["compare"])
+    assert not np.allclose(
+        result.levels["story"].scores["model"], result.levels["story"].scores["compare"]
+    )
     delta = result.levels["story"].metrics["systems"]["compare"]["delta_average_precision"]
-    ap = {k: result.levels["story"].metrics["systems"][k]["average_precision"] for k in ("model", "compare")}
+    ap = {
+        k: result.levels["story"].metrics["systems"][k]["average_precision"]
+        for k in ("model", "compare")
+    }
     assert delta["delta"] == pytest.approx(ap["model"] - ap["compare"])
     assert delta["ci95"][0] <= delta["delta"] <= delta["ci95"][1]
     assert 0 <= delta["p_value"] <= 1
@@ -291,7 +299,9 @@ def test_chunked_embedding_gives_the_same_scores(setup, monkeypatch):
     model = load_model(setup["model"], embedder=embedder)
     chunked = evaluate(read_inputs([setup["data"]]), model, n_resamples=N_BOOT)
     assert embedder.calls > 1
-    np.testing.assert_allclose(chunked.levels["story"].scores["model"], whole.levels["story"].scores["model"], atol=1e-12)
+    np.testing.assert_allclose(
+        chunked.levels["story"].scores["model"], whole.levels["story"].scores["model"], atol=1e-12
+    )
     assert chunked.to_json() == whole.to_json()
 
 
@@ -332,4 +342,3 @@ def test_graded_ndcg_by_hand():
     ideal = (2**2 - 1) / np.log2(2) + (2**1 - 1) / np.log2(3)
     assert got[0] == pytest.approx(dcg / ideal)
     assert np.isnan(graded_ndcg_per_feed(np.zeros(3), np.ones(3), np.array(["b"] * 3), 5))[0]
-

@@ -109,7 +109,7 @@ def test_top3_support_matches_the_per_item_mean():
             assert got[row] == pair[i, top].mean()
 
 
-def _long_article_feed(body: str) -> "pd.DataFrame":
+def _long_article_feed(body: str):
     import pandas as pd
 
     items = {
@@ -167,4 +167,3 @@ def test_lead_features_read_the_first_window_and_sentences():
     election, market = 0, 1
     assert col["cos_lead_sentence"][election] > col["cos_lead_sentence"][market]
     assert col["cos_article"][market] > col["cos_article"][election]  # the bulk is markets
-

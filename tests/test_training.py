@@ -76,7 +76,9 @@ def test_every_format_trains_the_same_model(tmp_path, suffix):
     b = train([other], tmp_path / "b", **kw)
     for name in ("head.json", "tfidf.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    assert a.report_.metrics["levels"]["story"]["oof"] == b.report_.metrics["levels"]["story"]["oof"]
+    assert (
+        a.report_.metrics["levels"]["story"]["oof"] == b.report_.metrics["levels"]["story"]["oof"]
+    )
     config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["training_data"]["file_details"][0]["format"] == suffix[1:]
 
