@@ -317,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     from relevance.cli.add_backend import register_cli
 
     register_cli(sub)  # the add-backend subcommand
+    from relevance.cli.serve import register_cli as register_serve
+
+    register_serve(sub)  # the serve subcommand
 
     train = sub.add_parser("train", help="fit a model from labelled feeds")
     train.add_argument("data", nargs="+", type=Path, help="labelled feeds (.jsonl, .csv, .parquet)")
