@@ -189,6 +189,22 @@ def test_a_request_on_its_way_in_is_waited_for():
     assert [1, 2] in calls
 
 
+def test_after_a_shared_batch_the_clients_just_answered_get_the_wait_to_come_back():
+    calls, run = _recorder(delay=1.0)
+    batcher = MicroBatcher(run, wait=1.0, max_items=100, max_pending=100)
+    first = [batcher.submit(Job(k, 1)) for k in (0, 1)]  # one batch of two: not a lone client
+    batcher.start()
+    time.sleep(0.1)
+    during = batcher.submit(Job(2, 1))  # arrives while [0, 1] is scored; its own wait ends early
+    for f in first:
+        f.result(10)
+    time.sleep(0.5)  # past 1 s after job 2 arrived, within 1 s of the batch's end
+    after = batcher.submit(Job(3, 1))
+    assert (during.result(10), after.result(10)) == (2, 3)
+    batcher.stop(10)
+    assert calls == [[0, 1], [2, 3]]
+
+
 # -- reading a request ----------------------------------------------------------------------
 
 

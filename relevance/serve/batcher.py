@@ -3,10 +3,12 @@
 One scoring thread owns the model (the encoder, its in-memory LRU and the SQLite cache
 are used from that thread only). Requests wait in a queue bounded in items; a full queue
 refuses at once (the caller answers 503 with Retry-After) rather than letting latency grow
-without bound. A batch starts when its first request has waited ``wait`` seconds, or as
-soon as it holds ``max_items``; while the thread is busy, arriving requests pile up and the
-next batch takes them all, so under load the encoder runs full batches. A lone client
-(no request on its way in, and no recent batch of several requests) does not wait.
+without bound. A batch starts ``wait`` seconds after its first request arrived or after the
+previous batch ended, whichever is later (the clients just answered get that long to send
+their next request), or as soon as it holds ``max_items``. While the thread is busy,
+arriving requests pile up and the next batch takes them all, so under load the encoder
+runs full batches. A lone client (no request on its way in, and no recent batch of several
+requests) does not wait.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class MicroBatcher:
         self._stopping = False
         self._arriving = 0  # requests between their arrival and submit (reading, validating)
         self._recent: deque[int] = deque(maxlen=8)  # requests per recent batch
+        self._last_end = 0.0  # when the previous batch's answers were set
         self._rate = 0.0  # items per second of recent batches, for Retry-After
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._before: list[Callable[[], None]] = []
@@ -136,7 +139,7 @@ class MicroBatcher:
                     return None
                 self._cond.wait()
             first = self._jobs[0]
-            deadline = first.arrived + self.wait
+            deadline = max(first.arrived, self._last_end) + self.wait
             while True:
                 batch, items, full = [], 0, False
                 for job in self._jobs:
@@ -185,3 +188,4 @@ class MicroBatcher:
                 self._rate = rate if self._rate <= 0 else 0.8 * self._rate + 0.2 * rate
                 with self._cond:
                     self._pending -= items
+                    self._last_end = time.monotonic()
