@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             level=args.level,
             frozen=frozen,
             run={
-                "command": " ".join(["relevance", *sys.argv[1:]]),
+                "command": " ".join(["relevance", *getattr(args, "argv", sys.argv[1:])]),
                 "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 "rejected_records": len(rejects.kept) if args.on_error == "skip" else 0,
             },

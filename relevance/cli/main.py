@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run a subcommand; bad input, models or outputs exit 2 and Ctrl-C 130, never a traceback."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # this process never downloads weights
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by evaluate
     from relevance.batch.outputs import OutputError
     from relevance.batch.rejects import RejectsError
     from relevance.embed.cache import CacheError

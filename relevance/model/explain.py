@@ -48,11 +48,8 @@ def explain(
     for i, (text, f) in enumerate(zip(texts.items, emb.item_feed, strict=True)):
         common = [n for n in names.names(text) if n in article_names[f]]
         common.sort(key=lambda n: -idf.get(n, rare))
-        words = [
-            w
-            for w in sorted(_words(text) & article_words[f], key=lambda w: (-idf[w], w))
-            if w in idf and w not in common
-        ]
+        both = [w for w in _words(text) & article_words[f] if w in idf and w not in common]
+        words = sorted(both, key=lambda w: (-idf[w], w))
         shared[i] = ", ".join((common + words)[:MAX_SHARED])
     return {"passage": passage, "shared": shared}
 
