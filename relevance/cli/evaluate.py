@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from relevance.cli.options import HELP_FORMAT, NON_NEGATIVE, POSITIVE
+from relevance.cli.options import HELP_FORMAT, NON_NEGATIVE, POSITIVE, paragraph
 
 EXAMPLES = """examples:
   relevance evaluate held_out.jsonl -o build/report
@@ -18,9 +18,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="measure a model against baselines on labelled feeds",
-        description="Measure a model at each level the labels have (grade: story and topic; "
-        "label: story), against a compared model and two baselines, with 95% intervals from "
-        "resampling whole feeds. Writes metrics.json, report.md and report.html.",
+        description=paragraph(
+            "Measure a model at each level the labels have (grade: story and topic; "
+            "label: story), against a compared model and two baselines, with 95% intervals from "
+            "resampling whole feeds. Writes metrics.json, report.md and report.html."
+        ),
         epilog=EXAMPLES,
         formatter_class=HELP_FORMAT,
     )

@@ -14,7 +14,7 @@ import os
 import sys
 
 from relevance.cli import add_backend, evaluate, score, train
-from relevance.cli.options import HELP_FORMAT
+from relevance.cli.options import HELP_FORMAT, paragraph
 
 EPILOG = """exit status: 0 done, 1 the embedding cache is unusable, 2 bad input, model folder,
 output or option, 3 promotion refused (train --promote), 130 interrupted (Ctrl-C)
@@ -57,9 +57,11 @@ def version_text() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relevance",
-        description="Score the recommended stories under a news article: per item a "
-        "calibrated probability of being the same story (p_story) and of being this or a "
-        "related story (p_topic), keep or drop by a trained threshold, and a rank.",
+        description=paragraph(
+            "Score the recommended stories under a news article: per item a "
+            "calibrated probability of being the same story (p_story) and of being this or a "
+            "related story (p_topic), keep or drop by a trained threshold, and a rank."
+        ),
         epilog=EPILOG,
         formatter_class=HELP_FORMAT,
     )

@@ -55,6 +55,13 @@ def number(low: float, high: float | None = None, open_low: bool = False) -> Cal
     return parse
 
 
+def paragraph(text: str) -> str:
+    """A description wrapped for ``--help`` (the formatter keeps the examples' own lines)."""
+    import textwrap
+
+    return textwrap.fill(text, 88)
+
+
 POSITIVE = integer(1)
 NON_NEGATIVE = integer(0)
 PROBABILITY = number(0.0, 1.0)

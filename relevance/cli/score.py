@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from relevance.batch.outputs import OUTPUT_FORMATS
-from relevance.cli.options import HELP_FORMAT, POSITIVE, POSITIVE_NUMBER, PROBABILITY
+from relevance.cli.options import HELP_FORMAT, POSITIVE, POSITIVE_NUMBER, PROBABILITY, paragraph
 from relevance.io import formats
 
 EXAMPLES = """examples:
@@ -22,9 +22,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score",
         help="score pages or feed files with a model",
-        description="Score every recommended item against its feed's main article: two "
-        "calibrated probabilities (p_story, p_topic), keep/drop by the level's trained "
-        "threshold, and the rank within the feed.",
+        description=paragraph(
+            "Score every recommended item against its feed's main article: two "
+            "calibrated probabilities (p_story, p_topic), keep/drop by the level's trained "
+            "threshold, and the rank within the feed."
+        ),
         epilog=EXAMPLES,
         formatter_class=HELP_FORMAT,
     )

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from relevance.cli.options import HELP_FORMAT, NON_NEGATIVE, POSITIVE_NUMBER, integer
+from relevance.cli.options import HELP_FORMAT, NON_NEGATIVE, POSITIVE_NUMBER, integer, paragraph
 
 EXAMPLES = """examples:
   relevance train labelled.jsonl --meta labelled.meta.jsonl --group-by anchor.story -o build/m
@@ -25,9 +25,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="fit a model from labelled feeds",
-        description="Fit a model folder from labelled feeds: items with grade (0/1/2) train "
-        "both levels, items with label (0/1) the story level. Every check runs before any "
-        "embedding; folds are grouped so that out-of-fold figures are on unseen stories.",
+        description=paragraph(
+            "Fit a model folder from labelled feeds: items with grade (0/1/2) train "
+            "both levels, items with label (0/1) the story level. Every check runs before any "
+            "embedding; folds are grouped so that out-of-fold figures are on unseen stories."
+        ),
         epilog=EXAMPLES,
         formatter_class=HELP_FORMAT,
     )
@@ -192,5 +194,3 @@ def run(args: argparse.Namespace) -> int:
     elif args.compare is not None:
         print(f"{args.compare} left unchanged (pass --promote to replace it when not worse)")
     return 0
-
-
