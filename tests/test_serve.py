@@ -93,7 +93,8 @@ def test_query_options_mirror_the_cli(server, model_dir, tmp_path):
     assert res.status_code == 200
     assert_same(answer_rows(res.json()), expected)
     model = res.json()["model"]
-    assert model["level"] == "story" and model["id"] == "model" and len(model["sha256"]) == 64
+    assert model["level"] == "story" and len(model["sha256"]) == 64
+    assert model["id"] == f"model@{model['sha256'][:12]}"  # as `relevance --version` names it
     cut = server.post({"feeds": feeds}, threshold=0.0).json()
     assert all(i["relevant"] for f in cut["feeds"] for i in f["items"])
     assert cut["model"]["threshold"] == 0.0
@@ -158,15 +159,15 @@ def test_bad_query_values_are_422(server):
         assert res.json()["detail"][0]["loc"] == ["query", name]
 
 
-def test_explain_is_refused_clearly_when_this_version_lacks_it(server):
-    from relevance.serve.scoring import EXPLAIN
-
-    res = server.post(make_feeds(1, 3)[0], explain=1)
-    if EXPLAIN:
-        assert res.status_code == 200
-    else:
-        assert res.status_code == 422
-        assert "not available in this version" in res.json()["detail"][0]["msg"]
+def test_explain_equals_relevance_score_explain(server, model_dir, tmp_path):
+    feeds = make_feeds(2, 5, seed=12)
+    expected = cli_rows(tmp_path, model_dir, feeds, "--explain")
+    assert all(row["passage"] for row in expected.values())
+    res = server.post({"feeds": feeds}, explain=1)
+    assert res.status_code == 200, res.text
+    assert_same(answer_rows(res.json()), expected)
+    plain = server.post({"feeds": feeds})  # a batch without explain has no such fields
+    assert "passage" not in plain.json()["feeds"][0]["items"][0]
 
 
 def test_a_body_over_the_limit_is_413_declared_or_streamed(server):

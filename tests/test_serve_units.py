@@ -17,6 +17,7 @@ from fakes import make_feeds
 from relevance.io.errors import InputError
 from relevance.io.reader import read_input
 from relevance.io.records import records_frame
+from relevance.persistence.location import default_model_dir
 from relevance.serve import intake
 from relevance.serve.batcher import Job, MicroBatcher, Overloaded, Stopped
 from relevance.serve.settings import ServeSettings, SettingsError
@@ -47,10 +48,11 @@ def test_a_bad_environment_value_is_named(tmp_path, name, value, message):
     assert message in str(err.value)
 
 
-def test_the_model_folder_comes_from_relevance_model_too(tmp_path):
+def test_the_model_folder_comes_from_relevance_model_or_the_default_lookup(tmp_path, monkeypatch):
     assert ServeSettings.from_env({"RELEVANCE_MODEL": str(tmp_path)}).model == tmp_path
-    with pytest.raises(SettingsError, match="a model folder is needed"):
-        ServeSettings.from_env({})
+    monkeypatch.delenv("RELEVANCE_MODEL", raising=False)
+    found = ServeSettings.from_env({}).model
+    assert found == default_model_dir() and (found / "config.json").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,8 @@ def story_model(tmp_path_factory, fitted_fake_model):
         (["--workers", "0"], "--workers: '0': expected an integer 1-256"),
         (["--max-body-mb", "-1"], "--max-body-mb: '-1': expected a size in MB in (0, 1024]"),
         (["--batch-wait-ms", "5000"], "--batch-wait-ms: '5000': expected milliseconds"),
-        (["--level", "page"], "--level: 'page': expected one of ('story', 'topic')"),
+        (["--level", "page"], "--level: invalid choice: 'page'"),
+        (["--log-level", "loud"], "--log-level: invalid choice: 'loud'"),
         (["--threshold", "1.5"], "--threshold: '1.5': expected a probability in [0, 1]"),
         (["--model", "/no/such/folder"], "--model: '/no/such/folder': expected an existing"),
         (["--host", " "], "--host: ' ': expected a host name or IP address"),
@@ -86,6 +89,12 @@ def test_inconsistent_flags_and_levels_exit_2_before_binding(capsys, story_model
     assert fake_cli.main([*args, "--max-queue-items", "5"]) == 2
     assert "--max-batch-items 10 exceeds --max-queue-items 5" in capsys.readouterr().err
     assert fake_cli.main(["serve", "--model", str(story_model), "--level", "topic"]) == 2
+    assert "only the story level" in capsys.readouterr().err
+
+
+def test_without_model_the_cli_uses_the_default_lookup(capsys, story_model, monkeypatch):
+    monkeypatch.setenv("RELEVANCE_MODEL", str(story_model))  # what default_model_dir reads first
+    assert fake_cli.main(["serve", "--level", "topic"]) == 2  # so this model was loaded
     assert "only the story level" in capsys.readouterr().err
 
 

@@ -31,7 +31,7 @@ from relevance.serve import answer, intake
 from relevance.serve.batcher import Job, MicroBatcher, Overloaded, Stopped
 from relevance.serve.metrics import Metrics, multiprocess_dir
 from relevance.serve.schema import ManyFeeds, ProblemAnswer, Refusal, ScoreAnswer
-from relevance.serve.scoring import EXPLAIN, Options, Scorer, model_identity
+from relevance.serve.scoring import Options, Scorer, model_identity
 from relevance.serve.settings import ServeSettings
 
 log = logging.getLogger("relevance.serve")
@@ -117,13 +117,6 @@ class Service:
             chosen = self.loaded.resolve_level(level or s.level)
         except LevelError as exc:
             raise _query_problem("level", level, str(exc)) from None
-        if explain and not EXPLAIN:
-            raise _query_problem(
-                "explain",
-                explain,
-                "explanations are not available in this version of relevance "
-                "(they come with `relevance score --explain`)",
-            )
         return Options(
             chosen,
             s.threshold if threshold is None else threshold,
@@ -243,7 +236,11 @@ def create_app(settings: ServeSettings, model: RelevanceModel | None = None) -> 
         threshold: float | None = Query(
             None, ge=0, le=1, description="keep at this probability instead of the trained one"
         ),
-        explain: bool = Query(False, description="per item, what matched (if available)"),
+        explain: bool = Query(
+            False,
+            description="add per item the article passage it matched best and the names or "
+            "terms both share (passage, shared), as `relevance score --explain`",
+        ),
     ) -> Response:
         s = svc.settings
         batcher = svc.batcher
@@ -314,7 +311,6 @@ def create_app(settings: ServeSettings, model: RelevanceModel | None = None) -> 
                 "max_items_per_feed": settings.max_items_per_feed,
                 "max_queue_items": settings.max_queue_items,
             },
-            "explain": EXPLAIN,
         }
 
     @app.get("/healthz", summary="The process is up")

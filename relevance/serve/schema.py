@@ -23,6 +23,10 @@ class ScoredItem(BaseModel):
     rank: int = Field(description="1-based rank within the feed by probability")
     label: int | None = Field(None, description="passed through when the input has it")
     grade: int | None = Field(None, description="passed through when the input has it")
+    passage: str | None = Field(None, description="with ?explain=1: the article sentence "
+                                "the item matched best")  # fmt: skip
+    shared: str | None = Field(None, description="with ?explain=1: names and terms item and "
+                               "article share, rarest first, comma-separated")  # fmt: skip
 
 
 class ScoredFeed(BaseModel):
@@ -31,7 +35,7 @@ class ScoredFeed(BaseModel):
 
 
 class ModelBlock(BaseModel):
-    id: str = Field(description="the model folder's name")
+    id: str = Field(description="the model folder's name @ the first 12 hex digits of sha256")
     sha256: str = Field(description="sha256 of the folder's config.json, which lists every "
                         "file with its sha256")  # fmt: skip
     level: str

@@ -8,7 +8,6 @@ score`` scores a chunk, and the answer is cut back into each request's rows.
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +16,11 @@ import pandas as pd
 
 from relevance.batch.score import score_frame
 from relevance.embed.cache import CachedEmbedder
-from relevance.io.files import sha256_file
 from relevance.io.records import records_frame
 from relevance.model.estimator import RelevanceModel
+from relevance.persistence import location
 from relevance.serve.batcher import Job
 from relevance.serve.metrics import Metrics
-
-#: ``score_frame`` gained ``explain`` (``relevance score --explain``) in this version or not.
-EXPLAIN = "explain" in inspect.signature(score_frame).parameters
 
 _WARM_FEED = {
     "feed_id": "warm-up",
@@ -53,11 +49,9 @@ class Scored:
 
 
 def model_identity(folder: Path, model: RelevanceModel) -> dict:
-    """``id`` (the folder's name), ``sha256`` of its config.json, which lists every file's."""
-    folder = Path(folder)
+    """The model's id and sha256 as ``relevance --version`` names it, and what it offers."""
     return {
-        "id": folder.resolve().name,
-        "sha256": sha256_file(folder / "config.json"),
+        **location.model_identity(Path(folder).resolve()),
         "backend": getattr(model.embedder_, "backend", "torch"),
         "levels": list(model.levels_),
         "default_level": model.default_level_,
@@ -95,17 +89,18 @@ class Scorer:
                 [f.assign(feed_id=f"{j}\x1f" + f["feed_id"]) for j, f in enumerate(frames)],
                 ignore_index=True,
             )
-        extra = {"explain": True} if opts.explain else {}
-        scored = score_frame(combined, self.model, opts.level, opts.threshold, opts.top_k, **extra)
+        scored = score_frame(
+            combined, self.model, opts.level, opts.threshold, opts.top_k, opts.explain
+        )
         seconds = time.perf_counter() - start
         feeds = sum(int(f["feed_id"].nunique()) for f in frames)
+        self._count(jobs, feeds, len(combined), seconds)  # counted before anyone is answered
         at = 0
         for job, frame in zip(jobs, frames, strict=True):
             part = scored.iloc[at : at + len(frame)].reset_index(drop=True)
             part["feed_id"] = frame["feed_id"].to_numpy()
             at += len(frame)
             job.future.set_result(Scored(part, feeds, seconds))
-        self._count(jobs, feeds, len(combined), seconds)
 
     def _count(self, jobs: list[Job], feeds: int, items: int, seconds: float) -> None:
         m = self.metrics

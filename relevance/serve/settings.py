@@ -49,7 +49,7 @@ def _in(choices: tuple[str, ...]) -> Callable[[object], bool]:
 
 #: name -> (parse from text, check the value, what is expected). The flag is --name-with-dashes.
 SPEC: dict[str, tuple[Callable[[str], object], Callable[[object], bool], str]] = {
-    "model": (Path, lambda v: Path(v).is_dir(), "an existing model folder"),
+    "model": (_optional(Path), lambda v: v is None or Path(v).is_dir(), "an existing model folder"),
     "backend": (_optional(str), lambda v: v is None or v in BACKENDS, f"one of {BACKENDS}"),
     "level": (_optional(str), lambda v: v is None or v in LEVELS, f"one of {LEVELS}"),
     "threshold": (
@@ -88,7 +88,7 @@ def env_name(name: str) -> str:
 class ServeSettings:
     """Everything one service process needs; see docs/serve.md for each value's meaning."""
 
-    model: Path
+    model: Path | None = None
     backend: str | None = None
     level: str | None = None
     threshold: float | None = None
@@ -136,7 +136,7 @@ class ServeSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **given: object) -> ServeSettings:
         """Settings from ``RELEVANCE_SERVE_*`` (``RELEVANCE_MODEL`` for the model), checked.
 
-        ``given`` values win over the environment.
+        ``given`` values win over the environment; without a model, the default model.
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
@@ -151,11 +151,19 @@ class ServeSettings:
             except ValueError:
                 raise SettingsError(f"{env_name(name)}={text!r}: expected {expected}") from None
         values.update(given)
-        if "model" not in values:
-            raise SettingsError(
-                f"{env_name('model')} (or RELEVANCE_MODEL): a model folder is needed"
-            )
-        return cls(**values).check(env_name)  # type: ignore[arg-type]
+        return cls(**values).check(env_name).with_model()  # type: ignore[arg-type]
+
+    def with_model(self) -> ServeSettings:
+        """The settings with a model folder: the one given, else the default model.
+
+        The default is what ``relevance score`` and ``load_model()`` use
+        (``relevance.persistence.location``); ModelLoadError when there is none.
+        """
+        if self.model is not None:
+            return self
+        from relevance.persistence.location import default_model_dir
+
+        return replace(self, model=default_model_dir())
 
     def but(self, **changes: object) -> ServeSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
