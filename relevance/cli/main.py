@@ -13,7 +13,13 @@ import logging
 import os
 import sys
 
-from relevance.cli import add_backend, evaluate, score, serve, train
+# Submodules by their full names: importing them from the package (``from relevance.cli import
+# score``) would make the package and this module import each other.
+import relevance.cli.add_backend as add_backend
+import relevance.cli.evaluate as evaluate
+import relevance.cli.score as score
+import relevance.cli.serve as serve
+import relevance.cli.train as train
 from relevance.cli.options import HELP_FORMAT, paragraph
 
 EPILOG = """exit status: 0 done, 1 the embedding cache is unusable, 2 bad input, model folder,

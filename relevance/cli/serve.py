@@ -83,8 +83,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "--log-level", choices=list(LOG_LEVELS), default=d.log_level, help="uvicorn's log level"
     )
     p.add_argument("--no-access-log", action="store_true", help="no log line per request")
-    opt("root_path", "path prefix when a proxy serves the service under one, e.g. /relevance",
-        metavar="PATH")  # fmt: skip
+    opt("root_path", "path prefix when a proxy serves the service under one, e.g. /relevance "
+        "(default: none)", metavar="PATH")  # fmt: skip
     p.set_defaults(func=run)
 
 
