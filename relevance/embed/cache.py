@@ -188,9 +188,7 @@ class CachedEmbedder:
     training still encodes each text once).
     """
 
-    def __init__(
-        self, inner: Embedder, cache: EmbeddingCache | None, in_memory: int = 100_000
-    ):
+    def __init__(self, inner: Embedder, cache: EmbeddingCache | None, in_memory: int = 100_000):
         self.inner = inner
         self.cache = cache
         self.model_id = inner.model_id
@@ -206,6 +204,12 @@ class CachedEmbedder:
     @property
     def fingerprint(self) -> str:
         return self.inner.fingerprint
+
+    @property
+    def key(self) -> str:
+        """What the cache files vectors under: the encoder's ``cache_key`` (all its files),
+        else its fingerprint."""
+        return getattr(self.inner, "cache_key", None) or self.inner.fingerprint
 
     @property
     def hit_rate(self) -> float:
@@ -233,7 +237,7 @@ class CachedEmbedder:
             self._memory.popitem(last=False)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        fingerprint = self.fingerprint
+        fingerprint = self.key
         unique = list(dict.fromkeys(texts))
         keys = [text_key(t) for t in unique]
         found: list[np.ndarray | None] = [self._memory.get(k) for k in keys]

@@ -31,6 +31,7 @@ from relevance.embed.encoder import (
     DEFAULT_MAX_TOKENS,
     Embedder,
     SentenceTransformerEmbedder,
+    cache_key,
     hash_weights,
     resolve_model,
 )
@@ -223,6 +224,9 @@ class OnnxInt8Embedder:
         self.max_tokens = max_tokens
         self.threads = threads
         self._source_sha: str | None = None
+        #: The folder's verified file hashes, set by the model loader (see ``cache_key``).
+        self.manifest: dict[str, str] | None = None
+        self._cache_key: str | None = None
         self._session: Any = None
         self._tokenizers: tuple[Any, Any] | None = None
         st_config = self.path / "sentence_bert_config.json"
@@ -241,6 +245,14 @@ class OnnxInt8Embedder:
         """Weights + backend + quantisation: known without exporting, unlike torch's."""
         spec = {**export_spec(self.source_sha256), "backend": BACKEND}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def cache_key(self) -> str:
+        if self._cache_key is None:
+            self._cache_key = cache_key(
+                self.path, self.fingerprint, self.max_tokens, BACKEND, self.manifest
+            )
+        return self._cache_key
 
     @property
     def export_dir(self) -> Path:
