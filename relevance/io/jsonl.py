@@ -40,6 +40,9 @@ def _jsonl_feed(raw: bytes, source: str, lineno: int, unit: int, rd: Reading) ->
         rd.rejects(err, "feed", unit, record, feed_id if isinstance(feed_id, str) else None)
         return None
     feed = check.feed
+    if feed.items and not rd.accept(feed.feed_id):  # the whole line once, not its items too
+        rd.rejects(duplicate(source, where, feed.feed_id), "feed", unit, record, feed.feed_id)
+        return None
     items = record["items"]  # type: ignore[index]
     for i, err in check.problems:
         item_id = items[i].get("id") if isinstance(items[i], dict) else None
@@ -47,9 +50,6 @@ def _jsonl_feed(raw: bytes, source: str, lineno: int, unit: int, rd: Reading) ->
         rd.rejects(err, "item", unit, items[i], feed.feed_id, item_id)
     if not feed.items:
         return None  # every item was set aside, each with its reason
-    if not rd.accept(feed.feed_id):
-        rd.rejects(duplicate(source, where, feed.feed_id), "feed", unit, record, feed.feed_id)
-        return None
     return feed
 
 
