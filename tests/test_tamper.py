@@ -272,3 +272,35 @@ def test_a_sound_modules_json_passes_to_the_weights_check(saved, fitted_fake_mod
     folder = _with_modules(saved, fitted_fake_model, _module("1_Pooling"))
     with pytest.raises(ModelLoadError, match="fitted on embedder"):  # the next check
         load_model(folder, cache=False)
+
+
+# -- cached exports ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_damaged_onnx_export_is_exported_again_never_used(tmp_path, caplog):
+    import numpy as np
+
+    from relevance.embed.onnx import META_FILE, OnnxInt8Embedder
+
+    texts = ["River floods force evacuations.", "Stocks fall as the bank raises rates."]
+    first = OnnxInt8Embedder(cache_dir=tmp_path)
+    path = first.export()
+    want = first.encode(texts)
+    meta = json.loads((path.parent / META_FILE).read_text())
+    assert meta["sha256"] == sha256_file(path)  # hashed when written
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    again = OnnxInt8Embedder(cache_dir=tmp_path)
+    got = again.encode(texts)  # checked when loaded: exported again, not used
+    assert "not used, exported again" in caplog.text
+    assert sha256_file(path) != sha256_file_of(damaged)
+    assert sha256_file(path) == json.loads((path.parent / META_FILE).read_text())["sha256"]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def sha256_file_of(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
