@@ -130,7 +130,7 @@ def refuse_repeats(paths: Iterable[Path], what: str = "input") -> None:
         key = _file_id(path) or os.path.realpath(path)
         if key in seen:
             raise OptionError(
-                f"{path}: the same {what} file as {seen[key]}; each file once (its feeds would "
-                "count twice)"
+                f"{path}: the same {what} file as {seen[key]}; each feed once in the input "
+                "(given twice, its feeds would count twice)"
             )
         seen[key] = path
