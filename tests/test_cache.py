@@ -178,10 +178,22 @@ def test_inner_returning_wrong_shape_stores_nothing(tmp_path: Path) -> None:
     assert rows(tmp_path) == 0
 
 
-def test_corrupt_file_names_the_path(tmp_path: Path) -> None:
+def test_corrupt_file_is_moved_aside_or_refused_naming_the_path(tmp_path, monkeypatch, caplog):
     path = tmp_path / DB_NAME
-    path.write_bytes(b"this is not a database, just garbage bytes " * 200)
-    with pytest.raises(CacheError, match=str(path)):
+    garbage = b"this is not a database, just garbage bytes " * 200
+    path.write_bytes(garbage)
+    with EmbeddingCache(tmp_path) as cache:  # quarantined, and an empty cache in its place
+        assert cache.stats()["entries"] == 0
+        (moved,) = cache.quarantined
+    assert moved.read_bytes() == garbage and moved.name.startswith(f"{DB_NAME}.damaged-")
+    assert str(path) in caplog.text and str(moved) in caplog.text
+    path.write_bytes(garbage)
+
+    def cannot(*args: object) -> None:
+        raise PermissionError("read-only folder")
+
+    monkeypatch.setattr("relevance.embed.cache.os.replace", cannot)
+    with pytest.raises(CacheError, match=rf"{path}: embedding cache is damaged .* delete it"):
         EmbeddingCache(tmp_path)
 
 

@@ -168,8 +168,8 @@ def test_a_pickle_in_the_folder_is_never_opened(saved, fitted_fake_model, monkey
     monkeypatch.setattr(io, "open", spy)  # what pathlib's read_text and read_bytes use
     for name in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, name, never)
-    model = load_model(saved, embedder=FakeEmbedder())
-    model.score_frame(fitted_fake_model[1].head(8))
+    with pytest.raises(ModelLoadError, match=r"head\.pkl, model\.pkl: not listed in config"):
+        load_model(saved, embedder=FakeEmbedder())  # unlisted: refused by name, not read
     assert not marker.exists()
     assert any(p.endswith("head.json") for p in opened)  # the spy sees what is read
     assert not [p for p in opened if p.endswith(".pkl")]

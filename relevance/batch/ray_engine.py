@@ -199,6 +199,40 @@ def _input_error(exc: BaseException) -> InputError | None:
     return None
 
 
+#: Restarts of a dead scoring actor, and retries of a batch or a read task it lost.
+RETRIES = 3
+#: Where a private local Ray listens: this machine's loopback, never its network address.
+LOOPBACK = "127.0.0.1"
+
+
+def start_ray(ray, address: str | None) -> None:
+    """Join the cluster at ``address``, or start a private local Ray bound to loopback.
+
+    Without an address Ray would join any cluster it finds on the machine (a running
+    ``ray start --head``, even a stale record of one in its temp folder); ``"local"``
+    always starts a new one. Ray maps ``127.0.0.1`` to the machine's network address
+    unless it believes clusters are off (its macOS/Windows default), so that belief is
+    held for the duration of ``ray.init`` only: the node, GCS, raylet and workers then all
+    listen on 127.0.0.1. The dashboard stays off.
+    """
+    common = {"include_dashboard": False, "log_to_driver": False}
+    if address is not None:
+        ray.init(address=address, logging_level=logging.WARNING, **common)
+        return
+    from unittest import mock
+
+    from ray._private import ray_constants
+
+    with mock.patch.object(ray_constants, "ENABLE_RAY_CLUSTER", False):
+        ray.init(
+            address="local",
+            _node_ip_address=LOOPBACK,
+            num_cpus=2,
+            logging_level=logging.WARNING,
+            **common,
+        )
+
+
 def score_ray(
     model_dir: str | Path | None,
     inputs: list[str | Path],
@@ -219,7 +253,10 @@ def score_ray(
     top_k: int | None = None,
     explain: bool = False,
 ) -> RunSummary:
-    """Score ``inputs`` on Ray (a local one unless ``address``) and write ``out`` atomically.
+    """Score ``inputs`` on Ray and write ``out`` atomically.
+
+    Without ``address`` a private local Ray is started on 127.0.0.1 and stopped at the
+    end (``start_ray``); with one (``HOST:PORT`` or ``auto``) that cluster is joined.
 
     ``level``, ``threshold`` and ``top_k`` as in ``RelevanceModel.assemble``.
     """
@@ -248,20 +285,15 @@ def score_ray(
     sink = FileSink(Path(out), kind, gz) if out is not None else StdoutSink(kind, label)
     started = not ray.is_initialized()
     if started:
-        local = {"num_cpus": 2} if address is None else {}
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            **local,
-        )
+        start_ray(ray, address)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # output in input order, run after run
         ctx.enable_progress_bars = False  # ours counts feeds, not blocks
         logging.getLogger("ray.data").setLevel(logging.ERROR)
-        ds = ray.data.read_datasource(_datasource(srcs, feeds_per_chunk))
+        ds = ray.data.read_datasource(
+            _datasource(srcs, feeds_per_chunk), ray_remote_args={"max_retries": RETRIES}
+        )
         ds = ds.map_batches(
             FeedScorer,
             fn_constructor_kwargs={
@@ -276,6 +308,11 @@ def score_ray(
             batch_format="pandas",
             concurrency=actors,
             num_cpus=cpus_per_actor,
+            # A scoring actor whose process dies (killed, out of memory, a lost node) is
+            # restarted and its batch retried: score_frame is deterministic, so the rows
+            # are those of an uninterrupted run.
+            max_restarts=RETRIES,
+            max_task_retries=RETRIES,
         )
         feeds = rows = 0
         last = None

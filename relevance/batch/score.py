@@ -43,8 +43,21 @@ def score_frame(
         return model.assemble(frame, empty, level, threshold, top_k, nothing)
     emb = embed_feeds(frame, model.embedder_)
     probabilities = model.level_probabilities_embedded(frame, emb)
+    _all_finite(frame, probabilities)
     why = model.explain_embedded(emb) if explain else None
     return model.assemble(frame, probabilities, level, threshold, top_k, why)
+
+
+def _all_finite(frame: pd.DataFrame, probabilities: dict[str, np.ndarray]) -> None:
+    """A NaN probability is a fault upstream (encoder, model), never an output row."""
+    for level, p in probabilities.items():
+        bad = ~np.isfinite(p)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise RuntimeError(
+                f"internal error: non-finite p_{level} for feed {frame['feed_id'].iloc[i]!r} "
+                f"item {frame['item_id'].iloc[i]!r} ({int(bad.sum())} rows); nothing written"
+            )
 
 
 def prepare_model(

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from relevance.cli.options import NON_NEGATIVE, refuse_clobbering, refuse_repeats
 from relevance.embed import BACKENDS
 
 
@@ -23,7 +24,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--group-by", default=None, help="fold groups, e.g. anchor.story or anchor.story,main.topic"
     )
-    p.add_argument("--seed", type=int, default=None, help="default: the folder's own seed")
+    p.add_argument("--seed", type=NON_NEGATIVE, default=None, help="default: the folder's own seed")
     p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache folder")
     p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
     p.set_defaults(func=_cli)
@@ -34,6 +35,10 @@ def _cli(args: argparse.Namespace) -> int:
     from relevance.persistence.folder import ModelLoadError
     from relevance.train.add_backend import add_backend
 
+    refuse_repeats(args.data)
+    # backends/NAME/ is replaced whole: no input may live there
+    sub = args.model / BACKENDS_DIR / args.backend
+    refuse_clobbering("--backend", [], [*args.data, *(args.meta or [])], folder=sub)
     try:
         model = add_backend(
             args.model,

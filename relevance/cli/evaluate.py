@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from relevance.cli.options import HELP_FORMAT, NON_NEGATIVE, POSITIVE, paragraph
+from relevance.cli.options import (
+    HELP_FORMAT,
+    NON_NEGATIVE,
+    POSITIVE,
+    paragraph,
+    refuse_clobbering,
+    refuse_repeats,
+)
 
 EXAMPLES = """examples:
   relevance evaluate held_out.jsonl -o build/report
@@ -78,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     from relevance.io.rejects import Rejects
     from relevance.persistence.artifacts import load_model
 
+    refuse_repeats(args.data)
+    written = [args.out / name for name in ("metrics.json", "report.md", "report.html")]
+    folders = [p for p in (args.model, args.compare) if p is not None]
+    refuse_clobbering("--output", written, [*args.data, *(args.meta or []), *folders])
     cache = {"cache": not args.no_cache, "cache_dir": args.cache_dir}
     model = load_model(args.model, **cache)
     compare = load_model(args.compare, **cache) if args.compare else None

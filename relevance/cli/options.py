@@ -4,7 +4,9 @@ traceback, and before any file is read or any model loaded."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 
 class HELP_FORMAT(argparse.RawDescriptionHelpFormatter):  # noqa: N801 - a class used as a value
@@ -71,3 +73,64 @@ POSITIVE_NUMBER = number(0.0, None, open_low=True)
 def levels_of(choices: tuple[str, ...] = ("story", "topic")) -> dict:
     """The keyword arguments of a ``--level`` option."""
     return {"choices": list(choices), "default": None}
+
+
+class OptionError(ValueError):
+    """A bad option value: exit 2 with the message, before any work."""
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def refuse_clobbering(
+    flag: str, outputs: Iterable[Path], inputs: Iterable[Path], folder: Path | None = None
+) -> None:
+    """Refuse, before any work, an output that is one of the inputs.
+
+    The same file is recognised however it is named: ``./in/../in/x.jsonl``, a symbolic
+    link (resolved paths) or a hard link (the same device and inode). With ``folder`` (an
+    output folder that is replaced whole, as ``train --out``), an input inside it counts.
+    """
+    inputs = [Path(p) for p in inputs]
+    real = {os.path.realpath(p): p for p in inputs}
+    ids = {_file_id(p): p for p in inputs if Path(p).is_file()}
+    ids.pop(None, None)
+    for out in outputs:
+        hit = real.get(os.path.realpath(out)) or ids.get(_file_id(out))  # type: ignore[arg-type]
+        for inp in inputs:  # an output inside an input folder (a folder of pages)
+            if hit is None and Path(inp).is_dir() and _inside(out, inp):
+                hit = inp
+        if hit is not None:
+            raise OptionError(
+                f"{flag} {out}: is the input {hit} (the same file); writing it would destroy "
+                "the input. Choose another output"
+            )
+    if folder is not None:
+        for inp in inputs:
+            if _inside(inp, folder):
+                raise OptionError(
+                    f"{flag} {folder}: holds the input {inp}, and the folder is replaced whole. "
+                    "Choose another output folder"
+                )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
+def refuse_repeats(paths: Iterable[Path], what: str = "input") -> None:
+    """The same file twice (by any name, hard links included) would count its feeds twice."""
+    seen: dict[object, Path] = {}
+    for path in paths:
+        key = _file_id(path) or os.path.realpath(path)
+        if key in seen:
+            raise OptionError(
+                f"{path}: the same {what} file as {seen[key]}; each feed once in the input "
+                "(given twice, its feeds would count twice)"
+            )
+        seen[key] = path

@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 from relevance.batch.outputs import OUTPUT_FORMATS
-from relevance.cli.options import HELP_FORMAT, POSITIVE, POSITIVE_NUMBER, PROBABILITY, paragraph
+from relevance.cli.options import (
+    HELP_FORMAT,
+    POSITIVE,
+    POSITIVE_NUMBER,
+    PROBABILITY,
+    paragraph,
+    refuse_clobbering,
+    refuse_repeats,
+)
 from relevance.io import formats
 
 EXAMPLES = """examples:
@@ -108,12 +116,24 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _written(out: Path) -> list[Path]:
+    """The output and every sidecar a run writes beside it: none may be an input."""
+    from relevance.batch.rejects import rejects_path
+    from relevance.batch.sinks import partial_path
+    from relevance.batch.state import ids_path, state_path
+
+    rejects = rejects_path(out)
+    return [out, partial_path(out), state_path(out), ids_path(out), rejects, partial_path(rejects)]
+
+
 def run(args: argparse.Namespace) -> int:
     from relevance.batch.outputs import OutputError, ResumeError
     from relevance.batch.sinks import check_output, output_format
     from relevance.cli.progress import make_progress
 
+    refuse_repeats(args.inputs)
     if args.out is not None:
+        refuse_clobbering("--out", _written(args.out), args.inputs)
         check_output(args.out)  # before loading anything: an unwritable output fails at once
     output_format(args.out, args.format)  # so does an unknown suffix
     progress = None if args.no_progress else make_progress()

@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from relevance.cli.options import HELP_FORMAT, NON_NEGATIVE, POSITIVE_NUMBER, integer, paragraph
+from relevance.cli.options import (
+    HELP_FORMAT,
+    NON_NEGATIVE,
+    POSITIVE_NUMBER,
+    OptionError,
+    integer,
+    paragraph,
+    refuse_clobbering,
+    refuse_repeats,
+)
 
 EXAMPLES = """examples:
   relevance train labelled.jsonl --meta labelled.meta.jsonl --group-by anchor.story -o build/m
@@ -15,10 +24,6 @@ EXAMPLES = """examples:
   relevance train new.jsonl -o build/m --eval held.jsonl --compare models/default --promote
   relevance train labelled.jsonl -o build/m --min-precision story=0.9
 """
-
-
-class OptionError(ValueError):
-    """A bad option value: exit 2 with the message, before any work."""
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -136,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
     if args.compare is not None and not args.eval:
         print("relevance train: error: --compare needs --eval DATA", file=sys.stderr)
         return 2
+    refuse_repeats(args.data)
+    refuse_repeats(args.eval or [], "--eval")
+    inputs = [*args.data, *(args.meta or []), *(args.eval or [])]
+    refuse_clobbering("--out", [args.out], inputs, folder=args.out)
     try:
         model = train(
             args.data,

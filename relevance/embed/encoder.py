@@ -7,6 +7,7 @@ never pays for loading torch weights.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from relevance.io.files import sha256_file
 from relevance.io.text import FeedTexts, feed_texts, pack_windows, split_sentences
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -58,6 +60,31 @@ def hash_weights(folder: str | Path) -> str:
     return digest.hexdigest()
 
 
+def cache_key(
+    folder: Path,
+    weights: str,
+    max_tokens: int,
+    backend: str,
+    manifest: dict[str, str] | None = None,
+) -> str:
+    """The embedding cache's key: every file of the encoder folder, not just its weights.
+
+    A tokenizer file, an added-tokens list or a pooling config changes the vectors as
+    surely as the weights do. ``weights`` is the encoder's fingerprint; ``manifest`` (path
+    inside ``folder`` -> sha256), when given, is a model folder's verified manifest, so
+    nothing is hashed twice and an unverified file can never shape a key.
+    """
+    if manifest is None:
+        manifest = {
+            p.relative_to(folder).as_posix(): sha256_file(p)
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.endswith(WEIGHT_SUFFIXES)
+        }
+    others = {rel: sha for rel, sha in manifest.items() if not rel.endswith(WEIGHT_SUFFIXES)}
+    spec = {"weights": weights, "files": others, "max_tokens": max_tokens, "backend": backend}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
 def resolve_model(model: str | Path | None) -> tuple[str, Path]:
     """Map a user's model name to (model id, local folder), never downloading."""
     if model is None or str(model) in ("default", DEFAULT_MODEL):
@@ -94,12 +121,23 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._tokenizer = None
         self._fingerprint: str | None = None
+        #: The folder's verified file hashes, set by the model loader (see ``cache_key``).
+        self.manifest: dict[str, str] | None = None
+        self._cache_key: str | None = None
 
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             self._fingerprint = hash_weights(self.path)
         return self._fingerprint
+
+    @property
+    def cache_key(self) -> str:
+        if self._cache_key is None:
+            self._cache_key = cache_key(
+                self.path, self.fingerprint, self.max_tokens, "torch", self.manifest
+            )
+        return self._cache_key
 
     @property
     def model(self):

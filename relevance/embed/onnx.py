@@ -31,10 +31,14 @@ from relevance.embed.encoder import (
     DEFAULT_MAX_TOKENS,
     Embedder,
     SentenceTransformerEmbedder,
+    cache_key,
     hash_weights,
     resolve_model,
 )
 from relevance.extras import require
+from relevance.io.files import sha256_file
+
+log = logging.getLogger(__name__)
 
 BACKEND = "onnx-int8"
 FORMAT_VERSION = 1
@@ -96,13 +100,32 @@ def export_spec(source_sha: str) -> dict[str, Any]:
 
 
 def read_export(out_dir: Path, source_sha: str) -> dict[str, Any] | None:
-    """The export's metadata if out_dir holds a complete export of these weights."""
+    """The export's metadata if out_dir holds a complete, intact export of these weights.
+
+    The int8 file's sha256, recorded when it was written, is checked every time it is
+    about to be used: a damaged or replaced file is never loaded (it is exported again).
+    """
     try:
         meta = json.loads((out_dir / META_FILE).read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(meta, dict):
+        return None
     valid = all(meta.get(k) == v for k, v in export_spec(source_sha).items())
-    return meta if valid and (out_dir / INT8_FILE).is_file() else None
+    if not valid or not (out_dir / INT8_FILE).is_file():
+        return None
+    actual = sha256_file(out_dir / INT8_FILE)
+    if meta.get("sha256") != actual:
+        log.warning(
+            "%s: sha256 %s… differs from the %s… recorded in %s when it was exported; "
+            "not used, exported again",
+            out_dir / INT8_FILE,
+            actual[:12],
+            str(meta.get("sha256"))[:12],
+            META_FILE,
+        )
+        return None
+    return meta
 
 
 def _export_fp32(folder: Path, path: Path, max_tokens: int) -> None:
@@ -187,6 +210,7 @@ def export_onnx_int8(
             raise RuntimeError(f"{tmp / INT8_FILE}: export does not take {max_tokens} tokens")
         meta = {**export_spec(source_sha), "opset": OPSET, "max_tokens": max_tokens}
         meta["onnxruntime"] = onnxruntime.__version__
+        meta["sha256"] = sha256_file(tmp / INT8_FILE)  # checked before every use
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         if out_dir.exists():  # stale: other weights or settings
             shutil.rmtree(out_dir)
@@ -223,6 +247,9 @@ class OnnxInt8Embedder:
         self.max_tokens = max_tokens
         self.threads = threads
         self._source_sha: str | None = None
+        #: The folder's verified file hashes, set by the model loader (see ``cache_key``).
+        self.manifest: dict[str, str] | None = None
+        self._cache_key: str | None = None
         self._session: Any = None
         self._tokenizers: tuple[Any, Any] | None = None
         st_config = self.path / "sentence_bert_config.json"
@@ -241,6 +268,14 @@ class OnnxInt8Embedder:
         """Weights + backend + quantisation: known without exporting, unlike torch's."""
         spec = {**export_spec(self.source_sha256), "backend": BACKEND}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def cache_key(self) -> str:
+        if self._cache_key is None:
+            self._cache_key = cache_key(
+                self.path, self.fingerprint, self.max_tokens, BACKEND, self.manifest
+            )
+        return self._cache_key
 
     @property
     def export_dir(self) -> Path:

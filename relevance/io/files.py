@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
+import socket
 from collections.abc import Iterable
 from pathlib import Path
+
+#: This machine, in the names of temporary folders: a folder another machine (sharing the
+#: file system) is writing is never taken for one whose process is gone.
+HOST = re.sub(r"\W", "_", socket.gethostname()) or "host"
 
 
 def write_atomic(path: str | Path, data: str | bytes, fsync: bool = False) -> None:
@@ -37,3 +44,42 @@ def sha256_files(paths: Iterable[str | Path]) -> str:
 
 def sha256_file(path: str | Path) -> str:
     return sha256_files([path])
+
+
+def owner_tag() -> str:
+    """``HOST~PID``: who is writing a temporary folder, for ``remove_dead``."""
+    return f"{HOST}~{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_dead(folder: Path, prefix: str) -> list[Path]:
+    """Remove the entries of ``folder`` named ``prefix`` + ``owner_tag()`` [+ ``-HEX``] whose
+    process (on this machine) is gone: what killed runs left. Returns what was removed.
+
+    A name without a host (an older run's) is taken as this machine's.
+    """
+    pattern = re.compile(re.escape(prefix) + r"(?:(?P<host>\w+)~)?(?P<pid>\d+)(?:-[0-9a-f]+)?$")
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        m = pattern.match(path.name)
+        if m is None or m["host"] not in (None, HOST) or _alive(int(m["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from relevance.io.errors import InputError
+from relevance.io.limits import bounded_lines, overlong
 from relevance.io.reading import POS, UNIT, Cleaner, Reading, Source, duplicate
 from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS, Feed, check_feed, parse_json_line
 
@@ -39,6 +40,9 @@ def _jsonl_feed(raw: bytes, source: str, lineno: int, unit: int, rd: Reading) ->
         rd.rejects(err, "feed", unit, record, feed_id if isinstance(feed_id, str) else None)
         return None
     feed = check.feed
+    if feed.items and not rd.accept(feed.feed_id):  # the whole line once, not its items too
+        rd.rejects(duplicate(source, where, feed.feed_id), "feed", unit, record, feed.feed_id)
+        return None
     items = record["items"]  # type: ignore[index]
     for i, err in check.problems:
         item_id = items[i].get("id") if isinstance(items[i], dict) else None
@@ -46,9 +50,6 @@ def _jsonl_feed(raw: bytes, source: str, lineno: int, unit: int, rd: Reading) ->
         rd.rejects(err, "item", unit, items[i], feed.feed_id, item_id)
     if not feed.items:
         return None  # every item was set aside, each with its reason
-    if not rd.accept(feed.feed_id):
-        rd.rejects(duplicate(source, where, feed.feed_id), "feed", unit, record, feed.feed_id)
-        return None
     return feed
 
 
@@ -57,12 +58,16 @@ def read_blocks(src: Source, rd: Reading, block_rows: int) -> Iterator[pd.DataFr
     source, batch, lines, lineno = str(src.path), [], 0, 0
     try:
         with open_lines(src.path) as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
+            for lineno, (raw, too_long) in enumerate(bounded_lines(fh), start=1):
+                if not too_long and not raw.strip():
                     continue
                 lines += 1
                 unit = rd.take()
                 if unit is None:  # resume: already scored, not even parsed
+                    continue
+                if too_long:
+                    err = overlong(source, str(lineno), raw)
+                    rd.rejects(err, "feed", unit, _raw_line(raw) + "…", None)
                     continue
                 feed = _jsonl_feed(raw, source, lineno, unit, rd)
                 if feed is not None:
@@ -111,7 +116,7 @@ def count_records(src: Source) -> int:
     """Non-blank lines: one record each, good or bad."""
     try:
         with open_lines(src.path) as fh:
-            return sum(1 for raw in fh if raw.strip())
+            return sum(1 for raw, too_long in bounded_lines(fh) if too_long or raw.strip())
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(
             str(src.path), "-", "<file>", str(src.path), f"a readable file ({exc})"

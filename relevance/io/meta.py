@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from relevance.io.errors import InputError
+from relevance.io.limits import bounded_lines, overlong
 from relevance.io.schema import parse_json_line
 
 
@@ -56,10 +57,12 @@ def read_meta(meta: MetaPaths) -> dict[str, dict]:
     by_feed: dict[str, dict] = {}
     try:
         with open(meta, "rb") as fh:
-            lines = fh.readlines()
+            lines = list(bounded_lines(fh))
     except OSError as exc:
         raise InputError(str(meta), "0", "<file>", str(meta), f"a readable file ({exc})") from None
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, (line, too_long) in enumerate(lines, start=1):
+        if too_long:
+            raise overlong(str(meta), str(lineno), line)
         if line.strip():
             record = parse_json_line(line, str(meta), str(lineno))  # UTF-8, strict JSON
             if not isinstance(record, dict) or "feed_id" not in record:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from relevance.io.errors import InputError
+from relevance.io.limits import MAX_DEPTH, MAX_FIELD_CHARS, nesting_exceeds
 from relevance.io.text import clean_text
 
 #: Columns of the long format, in order. ``label`` is optional at scoring time.
@@ -41,9 +42,9 @@ GRADE = "grade"
 
 class Item(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
-    id: str = Field(min_length=1)
-    title: str = ""
-    summary: str = ""
+    id: str = Field(min_length=1, max_length=MAX_FIELD_CHARS)
+    title: str = Field("", max_length=MAX_FIELD_CHARS)
+    summary: str = Field("", max_length=MAX_FIELD_CHARS)
     label: int | None = None
     grade: int | None = None
 
@@ -83,8 +84,8 @@ class Item(BaseModel):
 
 class Article(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
-    title: str = ""
-    body: str = ""
+    title: str = Field("", max_length=MAX_FIELD_CHARS)
+    body: str = Field("", max_length=MAX_FIELD_CHARS)
 
     @field_validator("title", "body", mode="before")
     @classmethod
@@ -94,7 +95,7 @@ class Article(BaseModel):
 
 class Feed(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
-    feed_id: str = Field(min_length=1)
+    feed_id: str = Field(min_length=1, max_length=MAX_FIELD_CHARS)
     article: Article
     items: list[Item] = Field(min_length=1)
 
@@ -103,6 +104,8 @@ def _expected(err: dict) -> str:
     kind = err.get("type", "")
     if kind == "missing":
         return "a value (the field is required)"
+    if kind == "string_too_long":
+        return f"a text of at most {MAX_FIELD_CHARS} characters (the field size limit)"
     if kind.startswith("string"):
         return "a non-empty string" if "short" in kind else "a string"
     if kind.startswith("int"):
@@ -120,7 +123,7 @@ class _Shell(BaseModel):
     """A feed with its items unchecked, so a bad item can be told from a bad feed."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
-    feed_id: str = Field(min_length=1)
+    feed_id: str = Field(min_length=1, max_length=MAX_FIELD_CHARS)
     article: Article
     items: list[object] = Field(min_length=1)
 
@@ -159,10 +162,11 @@ class FeedCheck:
 
 
 def _text(value: object) -> str | None:
-    """A text field as the schema reads it (None is empty), or None when it is not text."""
+    """A text field as the schema reads it (None is empty), or None when it is not text
+    (or is past the field size limit: the full check then names it)."""
     if value is None:
         return ""
-    return value if type(value) is str else None
+    return value if type(value) is str and len(value) <= MAX_FIELD_CHARS else None
 
 
 def _fast_check(record: dict, clean: Callable[[str], str]) -> FeedCheck | None:
@@ -172,7 +176,9 @@ def _fast_check(record: dict, clean: Callable[[str], str]) -> FeedCheck | None:
     which the pydantic check accepts the whole record, so both give the same feed.
     """
     feed_id, article, items = record.get("feed_id"), record.get("article"), record.get("items")
-    if type(feed_id) is not str or not feed_id.strip() or type(article) is not dict:
+    if type(feed_id) is not str or len(feed_id) > MAX_FIELD_CHARS or not feed_id.strip():
+        return None
+    if type(article) is not dict:
         return None
     title, body = _text(article.get("title")), _text(article.get("body"))
     if title is None or body is None or not (clean(title) or clean(body)):
@@ -186,7 +192,9 @@ def _fast_check(record: dict, clean: Callable[[str], str]) -> FeedCheck | None:
             return None
         item_id, label = item.get("id"), item.get("label")
         i_title, summary = _text(item.get("title")), _text(item.get("summary"))
-        if type(item_id) is not str or not item_id.strip() or item_id in ids:
+        if type(item_id) is not str or len(item_id) > MAX_FIELD_CHARS or item_id in ids:
+            return None
+        if not item_id.strip():
             return None
         if i_title is None or summary is None or not (clean(i_title) or clean(summary)):
             return None
@@ -294,14 +302,25 @@ def parse_json_line(raw: bytes, source: str, where: str) -> object:
         ) from None
     if line.startswith("\ufeff"):  # a byte-order mark, as some editors write one
         line = line[1:]
+
+    def deep() -> InputError:
+        expected = f"JSON nested at most {MAX_DEPTH} levels deep"
+        return InputError(source, where, "<json>", line[:200].strip(), expected)
+
     try:
-        return json.loads(line, parse_constant=_no_constant)
+        record = json.loads(line, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InputError(
             source, where, "<json>", line.strip(), f"valid JSON ({exc.msg}, column {exc.colno})"
         ) from None
     except ValueError as exc:  # NaN, Infinity
         raise InputError(source, where, "<json>", line.strip(), f"valid JSON ({exc})") from None
+    except RecursionError:
+        raise deep() from None
+    brackets = raw.count(b"[") + raw.count(b"{")  # fewer: it cannot nest deeper
+    if brackets > MAX_DEPTH and isinstance(record, dict | list) and nesting_exceeds(record):
+        raise deep()
+    return record
 
 
 def feeds_to_frame(feeds: Iterable[Feed]) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from relevance.io.errors import InputError
+from relevance.io.limits import MAX_FIELD_CHARS
 from relevance.io.reading import UNIT, Reading, Source, run_starts
 from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS
 from relevance.io.tables import (
@@ -101,6 +102,8 @@ class _Feeds:
         if problem is None and self.targets:
             label, problem = self._targets(r)
         if problem is None:
+            problem = self._too_big(r)
+        if problem is None:
             for col in ("feed_id", "item_id"):
                 if not clean[col]:
                     problem = InputError(
@@ -116,6 +119,15 @@ class _Feeds:
                 "a non-empty item_title or item_summary (after cleaning)",
             )
         return clean, label, problem
+
+    def _too_big(self, r: int) -> InputError | None:
+        """A text past the field size limit (``relevance.io.limits``): a bad row."""
+        for col in LONG_COLUMNS:
+            value = self.values[col][r]
+            if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                expected = f"a text of at most {MAX_FIELD_CHARS} characters (the field size limit)"
+                return InputError(self.source, self.where(r), col, value[:200], expected)
+        return None
 
     def _feed_problem(self, rows: list[tuple[int, dict, tuple]]) -> InputError | None:
         r0, first, _ = rows[0]

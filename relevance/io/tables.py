@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from relevance.io.errors import InputError
+from relevance.io.limits import MAX_RECORD_BYTES
 from relevance.io.reading import POS
 from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS
 
@@ -28,8 +29,9 @@ from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS
 TARGETS = (LABEL, GRADE)
 
 #: Articles can be megabytes long; the csv module refuses fields over 128 KiB by default.
-#: The limit is raised around each record read and put back, never left changed.
-_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
+#: The limit is raised to the record size limit around each record read and put back,
+#: never left changed; a longer field is one bad record.
+_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1, MAX_RECORD_BYTES)
 
 #: Columns a reader keeps, plus per row: where it is, its feed key, and its problem.
 KEY, PROBLEM, RAW = "_key", "_problem", "_raw"

@@ -35,6 +35,7 @@ from relevance.persistence.folder import (
     verify_files,
 )
 from relevance.persistence.location import default_model_dir, model_identity
+from relevance.persistence.values import check_config_values, check_tfidf_state
 
 
 def save_model(
@@ -122,13 +123,31 @@ def make_embedder(folder: Path, config: dict) -> Embedder:
         check_embedder_folder(folder, model)
     backend = spec.get("backend", "torch")
     if backend == "torch":
-        return SentenceTransformerEmbedder(model, max_tokens=max_tokens)
+        return with_manifest(SentenceTransformerEmbedder(model, max_tokens=max_tokens), config)
     from relevance.embed.onnx import make_embedder as backend_embedder
 
     try:
-        return backend_embedder(backend, model, max_tokens=max_tokens)
+        return with_manifest(backend_embedder(backend, model, max_tokens=max_tokens), config)
     except ValueError as exc:
         raise ModelLoadError(f"{folder / CONFIG}: {exc}") from None
+
+
+def with_manifest(embedder: Embedder, config: dict) -> Embedder:
+    """Give an encoder from inside a verified folder that folder's hashes of its files.
+
+    Its embedding-cache key is then derived from the verified manifest (see
+    ``relevance.embed.encoder.cache_key``): only a folder that passed verification can
+    write into the shared cache, and under a key that no other folder's files give.
+    """
+    ref = config["embedder"]["model"]
+    if ref != DEFAULT_MODEL and hasattr(embedder, "manifest"):
+        prefix = ref.rstrip("/") + "/"
+        embedder.manifest = {  # type: ignore[attr-defined]
+            rel[len(prefix) :]: sha
+            for rel, sha in config["files"].items()
+            if rel.startswith(prefix)
+        }
+    return embedder
 
 
 def load_model(
@@ -164,6 +183,7 @@ def load_model(
 def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> RelevanceModel:
     config = read_config(folder)
     verify_files(folder, config)
+    check_config_values(folder, config)
     if backend is not None and backend != config["embedder"].get("backend", "torch"):
         from relevance.persistence.backends import backend_embedder, backend_folder
 
@@ -172,7 +192,8 @@ def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> Relev
         sub = backend_folder(folder, config, backend)
         if embedder is None and config["embedder"]["model"] != DEFAULT_MODEL:
             check_embedder_folder(folder, inside(folder, config["embedder"]["model"]))
-        return _load(sub, embedder or backend_embedder(backend, config, folder), None)
+        made = embedder or with_manifest(backend_embedder(backend, config, folder), config)
+        return _load(sub, made, None)
     if config["features"] != FEATURE_NAMES:
         raise ModelLoadError(
             f"{folder / CONFIG}: features {config['features']} differ from this version's "
@@ -189,13 +210,19 @@ def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> Relev
         )
     try:
         head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
+        tfidf_state = json.loads((folder / TFIDF).read_text(encoding="utf-8"))
+        check_tfidf_state(folder / TFIDF, tfidf_state)
         model = RelevanceModel(embedder=embedder, **config.get("params", {}))
         model.head_ = LevelHead.from_json(head_state, len(FEATURE_NAMES))
-        model.lexicon_ = TfidfLexicon.from_json(
-            json.loads((folder / TFIDF).read_text(encoding="utf-8"))
-        )
+        model.lexicon_ = TfidfLexicon.from_json(tfidf_state)
+    except ModelLoadError:
+        raise
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ModelLoadError(f"{folder}: malformed head.json or tfidf.json ({exc})") from None
+    try:
+        model._check_params()
+    except (ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{folder / CONFIG}: field 'params': {exc}") from None
     levels = _levels(folder, config, model.head_.levels)
     try:
         model.threshold_choices_ = {

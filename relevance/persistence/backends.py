@@ -75,7 +75,10 @@ def register(folder: Path, backend: str) -> None:
     """Hash ``backends/NAME/*`` into the root config; every other byte stays as it was."""
     path = folder / CONFIG
     config = json.loads(path.read_text(encoding="utf-8"))
-    for name in (CONFIG, HEAD, TFIDF):
+    sub = json.loads((folder / BACKENDS_DIR / backend / CONFIG).read_text(encoding="utf-8"))
+    # The sub-folder's own manifest names its files (training_texts.json too): all hashed
+    # here, so the root manifest stays closed over the whole tree.
+    for name in sorted({CONFIG, HEAD, TFIDF, *sub.get("files", {})}):
         rel = f"{BACKENDS_DIR}/{backend}/{name}"
         config["files"][rel] = sha256_file(folder / rel)
     config.setdefault("backends", {})[backend] = f"{BACKENDS_DIR}/{backend}"

@@ -88,7 +88,14 @@ def read_config(folder: str | Path) -> dict:
     return config
 
 
+#: The model card: rendered from config.json (which it quotes, hashes included), so it
+#: cannot be listed in it; it is never opened when loading. Allowed at a folder's root
+#: and at the root of each backend's sub-folder, nowhere else.
+CARD = "README.md"
+
+
 def verify_files(folder: Path, config: dict) -> None:
+    """The folder is exactly its manifest: every listed file matches, no other file is there."""
     for rel, expected in sorted(config["files"].items()):
         path = inside(folder, rel)
         if not path.is_file():
@@ -102,6 +109,33 @@ def verify_files(folder: Path, config: dict) -> None:
     for name in (HEAD, TFIDF):
         if name not in config["files"]:
             raise ModelLoadError(f"{folder / CONFIG}: no hash recorded for {name}")
+    unlisted = unlisted_files(folder, config)
+    if unlisted:
+        shown = ", ".join(unlisted[:5]) + (
+            f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else ""
+        )
+        raise ModelLoadError(
+            f"{folder}: {shown}: not listed in {CONFIG}; a model folder holds only the files its "
+            f"manifest hashes (plus its {CARD} card), so an unlisted file is refused rather "
+            "than read"
+        )
+
+
+def unlisted_files(folder: Path, config: dict) -> list[str]:
+    """Every path under ``folder`` (hidden files and links too) that the manifest does not list."""
+    listed = set(config["files"]) | {CONFIG, CARD}
+    for rel in config["files"]:
+        parts = PurePosixPath(rel).parts
+        if len(parts) == 3 and parts[2] == CONFIG:  # backends/NAME/config.json: a sub-manifest
+            listed.add(f"{parts[0]}/{parts[1]}/{CARD}")
+    out = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        rel = path.relative_to(folder).as_posix()
+        if rel not in listed:
+            out.append(rel)
+    return out
 
 
 #: Weight formats that are pickles underneath: loading one can run code, so none is loaded.
@@ -123,14 +157,52 @@ def check_embedder_folder(folder: Path, path: Path) -> None:
             )
     modules = path / "modules.json"
     if modules.is_file():
-        try:
-            kinds = [m["type"] for m in json.loads(modules.read_text(encoding="utf-8"))]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelLoadError(
-                f"{modules}: not a sentence-transformers module list ({exc})"
-            ) from None
-        strange = [k for k in kinds if not str(k).startswith("sentence_transformers.")]
+        kinds = [m["type"] for m in check_modules(modules, path)]
+        strange = [k for k in kinds if not k.startswith("sentence_transformers.")]
         if strange:
             raise ModelLoadError(
                 f"{modules}: module {strange[0]!r} is not a sentence-transformers module; refused"
             )
+
+
+def check_modules(modules: Path, embedder: Path) -> list[dict]:
+    """A sentence-transformers ``modules.json``: every path relative and inside the embedder.
+
+    Checked here, not left to sentence-transformers, so a bad entry is refused naming it.
+    """
+    try:
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(
+            f"{modules}: not a sentence-transformers module list ({exc})"
+        ) from None
+    if not isinstance(entries, list) or not entries:
+        raise ModelLoadError(f"{modules}: expected a non-empty list of modules")
+    root = embedder.resolve()
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise _module_error(modules, i, "type", entry, "an object naming its module type")
+        rel = entry.get("path", "")
+        if not isinstance(rel, str):
+            raise _module_error(modules, i, "path", rel, "a relative path (a string)")
+        pure = PurePosixPath(rel)
+        target = (embedder / pure).resolve()
+        if (
+            pure.is_absolute()
+            or ".." in pure.parts
+            or "\\" in rel
+            or not target.is_relative_to(root)
+        ):
+            raise _module_error(modules, i, "path", rel, "a relative path inside the embedder")
+        if rel and not target.is_dir():
+            raise _module_error(modules, i, "path", rel, "a folder of the embedder (none there)")
+        idx = entry.get("idx", 0)
+        if not (isinstance(idx, int) and not isinstance(idx, bool) and idx >= 0):
+            raise _module_error(modules, i, "idx", idx, "an integer >= 0")
+    return entries
+
+
+def _module_error(modules: Path, i: int, key: str, value: object, expected: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"{modules}: module [{i}] field {key!r}: got {value!r}, expected {expected}"
+    )

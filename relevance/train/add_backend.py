@@ -15,7 +15,7 @@ from pathlib import Path
 from relevance.embed.cache import cached
 from relevance.embed.encoder import Embedder
 from relevance.embed.onnx import BACKENDS
-from relevance.io.files import write_atomic
+from relevance.io.files import owner_tag, remove_dead, write_atomic
 from relevance.io.meta import MetaPaths
 from relevance.model.estimator import RelevanceModel
 from relevance.persistence.backends import (
@@ -60,7 +60,8 @@ def add_backend(
         embedder = cached(embedder, cache_dir)
     parent = folder / BACKENDS_DIR
     parent.mkdir(exist_ok=True)
-    tmp = parent / f".{backend}.tmp-{os.getpid()}"
+    remove_dead(parent, f".{backend}.tmp-")  # a killed run's, which the manifest would refuse
+    tmp = parent / f".{backend}.tmp-{owner_tag()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         paths = [Path(p) for p in data]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from relevance.embed.encoder import Embedder
+from relevance.io.files import owner_tag, remove_dead
 from relevance.model.estimator import RelevanceModel
 from relevance.model.levels import Targets, targets
 from relevance.model.metrics import all_metrics, bootstrap_ci, paired_bootstrap_delta
@@ -197,8 +198,20 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def sibling(target: Path, tag: str) -> Path:
-    """A hidden, unused path beside ``target`` (same file system, so renames are atomic)."""
-    return target.parent / f".{target.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}"
+    """A hidden, unused path beside ``target`` (same file system, so renames are atomic).
+
+    Named by its owner (``owner_tag``): one left by a killed run is removed by the next
+    (``remove_dead_siblings``).
+    """
+    return target.parent / f".{target.name}.{tag}-{owner_tag()}-{secrets.token_hex(4)}"
+
+
+def remove_dead_siblings(target: Path) -> list[Path]:
+    """The staging, old and promote folders of runs on ``target`` that were killed."""
+    removed: list[Path] = []
+    for tag in ("staging", "old", "promote"):
+        removed += remove_dead(target.parent, f".{target.name}.{tag}-")
+    return removed
 
 
 def swap_in(staged: Path, target: Path) -> None:
@@ -219,6 +232,7 @@ def promote(new_dir: str | Path, target: str | Path) -> str:
     """Copy a verified model folder over ``target`` atomically; returns what was done."""
     new_dir, target = Path(new_dir), Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_siblings(target)
     staged = sibling(target, "promote")
     try:
         shutil.copytree(new_dir, staged)

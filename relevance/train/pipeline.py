@@ -34,6 +34,7 @@ from relevance.train.compare import (
     describe,
     load_for_compare,
     promote,
+    remove_dead_siblings,
     sibling,
     summarise_levels,
     swap_in,
@@ -249,6 +250,8 @@ def train(
 
     inner = embedder or SentenceTransformerEmbedder()
     out.parent.mkdir(parents=True, exist_ok=True)
+    for left in remove_dead_siblings(out):
+        log.info("removed %s, left by a training run that was killed", left)
     staging = sibling(out, "staging")
     staging.mkdir()
     try:
