@@ -30,7 +30,7 @@ from relevance.batch.score import prepare_model, score_frame
 from relevance.batch.sinks import FileSink, StdoutSink, output_format
 from relevance.extras import require
 from relevance.io.rejects import SeenIds
-from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS, InputError
+from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS, InputError, missing_column
 from relevance.io.streams import (
     DEFAULT_FEEDS_PER_CHUNK,
     Source,
@@ -180,7 +180,7 @@ class FeedScorer:
         scored = score_frame(unpack(batch), self.model, **self.decision)
         for column in PASSED_THROUGH:  # one schema for every block
             if column not in scored.columns:
-                scored[column] = pd.array([None] * len(scored), dtype="Int64")
+                scored[column] = missing_column(column, len(scored))
         return scored
 
 

@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("score", help="score pages or feed files with a model")
     score.add_argument(
-        "inputs", nargs="+", help="scraped page (.txt) or feeds (.jsonl, .csv, .parquet)"
+        "inputs", nargs="+", help="pages (.txt, .html) or feeds (.jsonl, .csv, .parquet)"
     )
     score.add_argument("--model", type=Path, default=default_model_dir(), help="model folder")
     score.add_argument("--out", type=Path, default=None, help="output file (default: stdout)")
@@ -317,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     from relevance.cli.add_backend import register_cli
 
     register_cli(sub)  # the add-backend subcommand
+    from relevance.cli.parse import register_cli as register_parse
+
+    register_parse(sub)  # the parse subcommand
 
     train = sub.add_parser("train", help="fit a model from labelled feeds")
     train.add_argument("data", nargs="+", type=Path, help="labelled feeds (.jsonl, .csv, .parquet)")
