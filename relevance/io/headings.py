@@ -19,30 +19,37 @@ _STORIES = r"(?:stories|story|articles?|news|coverage|content|items|posts|reads?
 _MODULE = re.compile(
     r"(?:"
     r"more (?:on|about) (?:this|the) (?:story|topic|subject|issue)"
-    r"|more (?:on|in|from|about|of|like this|top|stories|news|headlines|to read|to explore)\b.{0,60}"
+    r"|more (?:on|in|from|about|of|like this|top|stories|news|headlines|to read|to explore)"
+    r"\b.{0,60}"
     r"|(?:related|similar)(?: \w+){0,3}(?: (?:on|from|in|at) \S.{0,40})?"
     r"|recommended(?: \w+){0,3}|recommendations?(?: \w+){0,2}|we recommend|suggested(?: \w+){0,2}"
     r"|read (?:more|next|also|this next)\b.{0,40}|also read|also on \S.{0,40}|what to read next"
     r"|(?:keep|continue) reading|up next|next up|watch next"
-    r"|(?:(?:the )?most (?:read|popular|viewed|shared|emailed|e-mailed|commented|watched|recent) ?)+"
+    r"|(?:\S.{0,30} )?(?:(?:the )?most (?:read|popular|viewed|shared|emailed|e-mailed"
+    r"|commented|watched|recent) ?)+"
     rf"(?: {_STORIES}| this week| today| now| on \S.{{0,30}}| in \S.{{0,30}})*"
     r"|(?:top|latest|trending|popular|breaking|featured|recent|editors?'? ?|editor's|more) ?"
-    rf"(?:stories|articles|news|headlines|posts|picks|choice|in \S.{{0,30}}|on \S.{{0,30}}|{_STORIES})"
+    rf"(?:\w+ ){{0,2}}(?:stories|articles|news|headlines|posts|picks|choice"
+    rf"|in \S.{{0,30}}|on \S.{{0,30}}|{_STORIES})"
     r"(?: now| today| this week| right now)?"
-    r"|top stories|trending(?: now)?|popular(?: now| today| right now)?|latest|featured"
+    r"|top stories|trending(?: \w+)?|popular(?: now| today| right now)?|latest|featured"
     r"|(?:you|we think you) (?:may|might|will|would|could) (?:also )?(?:like|enjoy|be interested in)(?: \w+){0,3}"  # noqa: E501
     r"|(?:also|further|more) (?:of interest|interesting|worth reading|reading)"
+    r"|(?:part of )?(?:full|complete|special|continuing|latest|more|live) coverage(?: on| of)?"
+    r"|explore (?:further|more)|in (?:the )?\S.{0,30} news|also in \S.{0,30}"
     r"|further reading|see also|don'?t miss(?: \w+){0,2}|in case you missed it|must reads?"
     r"|(?:in|from) (?:other|related) news|elsewhere(?: on \S.{0,30})?|around the site"
     r"|what (?:we're|we are|people are) reading|what'?s (?:new|hot|trending|popular)"
     r"|most read (?:in|on) \S.{0,30}|editors?'? ?(?:picks?|choices?|recommendations?|selection)"
     # German, French, Spanish, Italian, Dutch, Portuguese template wording.
-    r"|mehr (?:zum thema|zu diesem thema|aus \S.{0,30}|dazu|lesen)|weitere (?:artikel|nachrichten|themen)"
+    r"|mehr (?:zum thema|zu diesem thema|aus \S.{0,30}|dazu|lesen)"
+    r"|weitere (?:artikel|nachrichten|themen)"
     r"|das könnte sie (?:auch )?interessieren|lesen sie (?:auch|mehr)|auch interessant|meistgelesen"
     r"|à lire (?:aussi|également)|lire aussi|sur le même sujet|les plus lus|articles? similaires"
     r"|noticias relacionadas|te puede interesar|lo más (?:leído|visto)|también te puede interesar"
     r"|leggi anche|potrebbe interessarti|i più letti|lees ook|meest gelezen|leia também|mais lidas"
-    r")",
+    r")"
+    r"(?: (?:on|in|from|at) \S.{0,40})?",  # "Top stories on TIME.com", "Most read in Sport"
     re.IGNORECASE,
 )
 #: Sponsored and advertising modules: never items (their links are dropped, and counted).

@@ -17,7 +17,8 @@ from pathlib import Path
 from lxml import etree
 from lxml.html import HtmlElement, document_fromstring
 
-from relevance.io.html_modules import find_modules, text_of
+from relevance.io.html_items import text_of
+from relevance.io.html_modules import find_modules
 from relevance.io.page import (
     Dropped,
     Page,

@@ -23,7 +23,9 @@ from relevance.io.headings import heading_kind, normalize_heading
 #: A bullet and its text: ``•`` may touch its text, the others need a space after them.
 _BULLET = re.compile(r"(?P<mark>[•*\-·–—])\s+(?P<text>.*)|(?P<tight>•)(?P<ttext>.*)")
 _NUMBERED = re.compile(r"(?P<num>\d{1,3})(?P<mark>[.)])(?:\s+(?P<text>.*))?")
-_MD_LINK = re.compile(r"\[(?P<text>[^\[\]]*)\]\((?P<url>[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"]*\")?\)")  # noqa: E501
+_MD_LINK = re.compile(
+    r"\[(?P<text>[^\[\]]*)\]\((?P<url>[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"]*\")?\)"
+)  # noqa: E501
 _MD_HEADING = re.compile(r"#{1,6}\s+(?P<text>.*?)\s*#*")
 _DATE_PREFIX = re.compile(r"date\s+(?=\S*\d)", re.IGNORECASE)
 _LINK_TAIL = re.compile(r"^[\s\-–—:|·•]+")
@@ -221,7 +223,10 @@ def _item_starts(lines: list[_Line]) -> list[bool]:
     first = next((i for i, m in enumerate(marks) if m is not None), None)
     if first is not None:
         kind, indent = marks[first][0], lines[first].indent  # type: ignore[index]
-        return [m is not None and m[0] == kind and ln.indent <= indent for ln, m in zip(lines, marks, strict=True)]  # noqa: E501
+        return [
+            m is not None and m[0] == kind and ln.indent <= indent
+            for ln, m in zip(lines, marks, strict=True)
+        ]  # noqa: E501
     links = [bool(ln.text) and _MD_LINK.match(ln.text) is not None for ln in lines]
     if any(links):
         return links
@@ -263,13 +268,17 @@ def _title_line(line: str, lineno: int, source: str) -> tuple[datetime.date | No
     try:
         found = match_date(rest)
     except BadDate as bad:
-        raise PageParseError(source, f"bad date {bad.args[0]!r}: expected {DATE_EXPECTED}", lineno) from None  # noqa: E501
+        raise PageParseError(
+            source, f"bad date {bad.args[0]!r}: expected {DATE_EXPECTED}", lineno
+        ) from None  # noqa: E501
     if found is None:
         raise PageParseError(source, f"bad date {value!r}: expected {DATE_EXPECTED}", lineno)
     date, end = found
     title = rest[end:].strip()
     if not title:
-        raise PageParseError(source, f"no title after date {rest.strip()!r}: expected 'date <date> Title'", lineno)  # noqa: E501
+        raise PageParseError(
+            source, f"no title after date {rest.strip()!r}: expected 'date <date> Title'", lineno
+        )  # noqa: E501
     return date, title
 
 
@@ -277,7 +286,9 @@ def _date_only(line: str, lineno: int, source: str) -> datetime.date | None:
     try:
         return date_line(line)
     except BadDate as bad:
-        raise PageParseError(source, f"bad date {bad.args[0]!r}: expected {DATE_EXPECTED}", lineno) from None  # noqa: E501
+        raise PageParseError(
+            source, f"bad date {bad.args[0]!r}: expected {DATE_EXPECTED}", lineno
+        ) from None  # noqa: E501
 
 
 def looks_like_html(head: str) -> bool:
