@@ -116,7 +116,9 @@ def _json_optional(value: Any) -> str | None:
     """An optional item field (module, href, self_link); None when missing, left out."""
     if value is None or value is pd.NA or value != value:
         return None
-    return _JSON.encode(value)
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    return encode_basestring(str(value))
 
 
 _CONVERT = {

@@ -149,8 +149,7 @@ def parse_html(data: bytes | str, source: str = "<html>") -> Page:
         dropped = tuple(Dropped(m, reason, n) for m, reason, n in mods.dropped)
         raise PageParseError(source, no_module_message(mods.headings, dropped))
     items = tuple(
-        PageItem(f.title, f.blurb, 0, f.module, f.href, _same_page(f.href, url))
-        for f in mods.items
+        PageItem(f.title, f.blurb, 0, f.module, f.href, _same_page(f.href, url)) for f in mods.items
     )
     article = copy.deepcopy(root)
     # Map the nodes to remove onto the copy by their position in document order.
