@@ -27,7 +27,7 @@ _MD_LINK = re.compile(
     r"\[(?P<text>[^\[\]]*)\]\((?P<url>[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"]*\")?\)"
 )  # noqa: E501
 _MD_HEADING = re.compile(r"#{1,6}\s+(?P<text>.*?)\s*#*")
-_DATE_PREFIX = re.compile(r"date\s+(?=\S*\d)", re.IGNORECASE)
+_DATE_PREFIX = re.compile(r"date\s+", re.IGNORECASE)
 _LINK_TAIL = re.compile(r"^[\s\-–—:|·•]+")
 _STRONG = re.compile(
     r"(?:recommended|related|more on this (?:story|topic)|read (?:more|next|also)|also read"
@@ -186,9 +186,14 @@ def _paragraphs(lines: list[str]) -> str:
     paras: list[str] = []
     run: list[str] = []
     for line in [*lines, ""]:
-        if line:
-            m = _MD_HEADING.fullmatch(line)
-            run.append(unlink(m.group("text") if m else line))
+        m = _MD_HEADING.fullmatch(line) if line else None
+        if m is not None:  # a Markdown subhead is a paragraph of its own
+            if run:
+                paras.append(" ".join(run))
+            paras.append(unlink(m.group("text")))
+            run = []
+        elif line:
+            run.append(unlink(line))
         elif run:
             paras.append(" ".join(run))
             run = []
@@ -236,6 +241,9 @@ def _item_starts(lines: list[_Line]) -> list[bool]:
     low = min(ln.indent for ln in texts)
     if any(ln.indent > low for ln in texts):
         return [bool(ln.text) and ln.indent == low for ln in lines]
+    first, last = lines.index(texts[0]), lines.index(texts[-1])
+    if all(ln.text for ln in lines[first : last + 1]):  # no blank line: one item a line
+        return [bool(ln.text) for ln in lines]
     return [bool(ln.text) and (i == 0 or not lines[i - 1].text) for i, ln in enumerate(lines)]
 
 
@@ -264,7 +272,7 @@ def _title_line(line: str, lineno: int, source: str) -> tuple[datetime.date | No
     if m is None:
         return None, line
     rest = line[m.end() :]
-    value = rest.split(maxsplit=1)[0]
+    value = rest.split(maxsplit=1)[0] if rest.strip() else ""
     try:
         found = match_date(rest)
     except BadDate as bad:
@@ -272,6 +280,8 @@ def _title_line(line: str, lineno: int, source: str) -> tuple[datetime.date | No
             source, f"bad date {bad.args[0]!r}: expected {DATE_EXPECTED}", lineno
         ) from None  # noqa: E501
     if found is None:
+        if not re.search(r"\d", value):
+            return None, line  # "date night ideas": a title, not a date
         raise PageParseError(source, f"bad date {value!r}: expected {DATE_EXPECTED}", lineno)
     date, end = found
     title = rest[end:].strip()
