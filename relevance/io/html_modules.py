@@ -94,6 +94,13 @@ def _headings(doc: Doc) -> list[tuple[HtmlElement, str, str | None]]:
         if tag not in HEADING_TAGS and el.get("role") != "heading":
             if kind is None or len(el.findall(".//a")) > 1 or _has_block_text(el, text):
                 continue
+            if el.tag != "a" and any(hi.headline_like(hi.link_title(x)) for x in el.iter("a")):
+                continue  # a box or a "READ MORE: <headline>" line, not a heading
+            parent = el.getparent()
+            if kind == "sponsored" and parent is not None and any(
+                hi.headline_like(hi.link_title(x)) for x in parent.iter("a")
+            ):
+                continue  # the "Sponsored" label of one card: the card is an ad, not a module
             if tag == "a" and hi.headline_like(text) and kind != "sponsored":
                 continue  # a story link whose headline reads like a heading
             if any(hi.is_nav(anc) for anc in ancestors):
@@ -118,7 +125,7 @@ def find_modules(root: HtmlElement, base: str) -> Modules:
     doc = Doc(root, base)
     heads = _headings(doc)
     finder = Finder(doc, heads)
-    modules: list[Module] = []
+    modules: list[Module] = tab_panels(doc, finder, [])  # before headings: tabs name panels
     for el, name, kind in heads:
         if kind is None:
             continue
@@ -128,7 +135,6 @@ def find_modules(root: HtmlElement, base: str) -> Modules:
         container, links = found
         modules.append(Module(name, kind, container, el, links))
         finder.taken.update(links)
-    modules += tab_panels(doc, finder, modules)
     modules += same_template(doc, finder, modules, heads)
     modules += _marked_modules(doc, finder, modules)
     modules += teaser_groups(doc, finder, modules, heads)
