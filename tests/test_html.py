@@ -1,4 +1,5 @@
 """HTML pages: modules by heading, marking, tabs and teasers; ads, self-links, errors."""
+# ruff: noqa: E501  (the pages below are HTML, kept as publishers write it)
 
 from __future__ import annotations
 

@@ -418,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter(f"relevance {args.command}: %(message)s"))
     log.addHandler(handler)
     level, log.level = log.level, logging.INFO
+    extractor = logging.getLogger("trafilatura")  # its "discarding data" notes are not ours
+    extractor_level, extractor.level = extractor.level, logging.ERROR
     try:
         return args.func(args)
     except (
@@ -443,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
+        extractor.setLevel(extractor_level)
 
 
 if __name__ == "__main__":

@@ -122,9 +122,11 @@ def _article(root: HtmlElement, url: str) -> tuple[str, str, datetime.date | Non
         lines = [" ".join(x.split()) for x in (doc.text or "").split("\n")]
         body = "\n\n".join(x for x in lines if x)
         date = _iso_date(doc.date)
+    headlines = [text_of(h) for h in root.iter("h1")]
     if not title:
-        h1 = next(root.iter("h1"), None)
-        title = text_of(h1) if h1 is not None else _meta(root, "og:title")
+        title = next((h for h in headlines if h), "") or _meta(root, "og:title")
+    else:  # "Headline - Site name": the page's own <h1> is the headline
+        title = next((h for h in headlines if len(h) >= 10 and h in title), title)
     return title, body, date
 
 
