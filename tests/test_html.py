@@ -154,6 +154,36 @@ def test_tabbed_module_names_each_panel() -> None:
     assert len(p.items) == 3
 
 
+def test_a_tab_that_names_no_module_takes_the_heading_of_its_box() -> None:
+    modules = """
+    <div class="widget"><h3>Most Popular Content</h3>
+    <ul class="tabs"><li><a href="#pop-read">Most read</a></li><li><a href="#pop-mail">Emailed</a></li></ul>
+    <div id="pop-read"><ol>
+      <li><a href="/2024/05/01/election-date-set">Election date set for the autumn</a></li></ol></div>
+    <div id="pop-mail"><ol>
+      <li><a href="/2024/04/30/cat-rescued-from-tree">Cat rescued from the tallest tree</a></li>
+      <li><a href="/2024/04/29/bakery-wins-prize">Bakery on the square wins a national prize</a></li>
+    </ol></div></div>
+    """
+    p = parse_html(page(modules), "boxtabs.html")
+    got = {i.title: i.module for i in p.items}
+    assert got["Election date set for the autumn"] == "Most read"
+    assert got["Cat rescued from the tallest tree"] == "Most Popular Content"
+    assert got["Bakery on the square wins a national prize"] == "Most Popular Content"
+
+
+def test_a_marked_list_is_titled_by_its_leading_text() -> None:
+    modules = """
+    <div class="recirc-list-wrapper"><div class="summary-list__heading"><span>Picked for you tonight</span></div>
+      <ul><li><a href="/2024/05/04/insurers-count-flood-costs">Insurers count the cost of the floods</a></li>
+      <li><a href="/2024/05/04/farmers-lose-spring-crops">Farmers lose their spring crops</a></li></ul>
+    </div>
+    """
+    p = parse_html(page(modules), "leadtext.html")
+    assert {i.module for i in p.items} == {"Picked for you tonight"}  # not "Recirc"
+    assert len(p.items) == 2
+
+
 def test_a_run_of_teaser_cards_without_a_heading() -> None:
     cards = "".join(
         f'<article class="card"><a href="/2024/05/0{n}/story-number-{n}-here">'

@@ -14,12 +14,16 @@ from lxml.html import HtmlElement
 
 from relevance.io import html_items as hi
 from relevance.io.headings import heading_kind, normalize_heading
-from relevance.io.html_dom import Doc, Finder, Module
+from relevance.io.html_dom import Doc, Finder, Heads, Module
 from relevance.io.html_items import HEADING_TAGS, text_of
 
 
-def tab_panels(doc: Doc, finder: Finder, found: list[Module]) -> list[Module]:
-    """Tabbed modules: a tab ``<a href="#most-read">Most read</a>`` names its panel."""
+def tab_panels(doc: Doc, finder: Finder, found: list[Module], heads: Heads) -> list[Module]:
+    """Tabbed modules: a tab ``<a href="#most-read">Most read</a>`` names its panel.
+
+    A tab that is no module heading by itself ("Emailed") takes the heading of the box
+    holding the tabs ("Most Popular Content").
+    """
     ids = {el.get("id"): el for el in doc.root.iter() if isinstance(el.tag, str) and el.get("id")}
     covered = {m.container for m in found}
     out: list[Module] = []
@@ -36,10 +40,41 @@ def tab_panels(doc: Doc, finder: Finder, found: list[Module]) -> list[Module]:
         links = [x for x in finder.links_after(panel, None) if finder.story(x, True)]
         if not links:
             continue
+        if heading_kind(name) is None:
+            name = _box_heading(doc, a, panel, heads, ids) or name
         out.append(Module(name, heading_kind(name) or "stories", panel, None, links))
         finder.taken.update(links)
         covered.add(panel)
     return out
+
+
+def _box_heading(
+    doc: Doc, tab: HtmlElement, panel: HtmlElement, heads: Heads, ids: dict
+) -> str | None:
+    """The last module heading before a tab inside the element holding tab and panel,
+    the other tabs aside ("Most read" beside "Emailed" names its own panel only)."""
+    panel_ancestors = set(panel.iterancestors())
+    box = next((anc for anc in tab.iterancestors() if anc in panel_ancestors), None)
+    for _ in range(3):  # the box, or the one or two around it that hold its title
+        if box is None:
+            return None
+        start, end = doc.pos(box), doc.pos(tab)
+        names = [
+            n
+            for el, n, kind in heads
+            if kind == "stories" and start < doc.pos(el) < end and not _is_tab(el, ids)
+        ]
+        if names:
+            return names[-1]
+        box = box.getparent()
+    return None
+
+
+def _is_tab(el: HtmlElement, ids: dict) -> bool:
+    """A heading that is (or sits in, or holds) a link opening a panel of the page."""
+    links = [el, *el.iterancestors("a"), *el.iter("a")]
+    return any((a.get("href") or "").strip()[1:] in ids for a in links if a.tag == "a"
+               and (a.get("href") or "").strip().startswith("#"))  # fmt: skip
 
 
 def _tab_beside_module(a: HtmlElement) -> bool:
@@ -59,7 +94,7 @@ def _signature(el: HtmlElement) -> tuple[str, str] | None:
     return (el.tag, cls) if cls else None
 
 
-def same_template(doc: Doc, finder: Finder, found: list[Module], heads) -> list[Module]:
+def same_template(doc: Doc, finder: Finder, found: list[Module], heads: Heads) -> list[Module]:
     """Boxes built like a module found by its heading: same tag and classes, same column."""
     sigs = {
         (_signature(m.container), m.container.getparent()) for m in found
@@ -92,7 +127,7 @@ def same_template(doc: Doc, finder: Finder, found: list[Module], heads) -> list[
     return out
 
 
-def teaser_groups(doc: Doc, finder: Finder, found: list[Module], heads) -> list[Module]:
+def teaser_groups(doc: Doc, finder: Finder, found: list[Module], heads: Heads) -> list[Module]:
     """A run of three or more teaser cards built alike, each one story link, no heading."""
     covered = {m.container for m in found}
     out: list[Module] = []
@@ -124,7 +159,7 @@ def teaser_groups(doc: Doc, finder: Finder, found: list[Module], heads) -> list[
     return out
 
 
-def _preceding_heading(doc: Doc, el: HtmlElement, heads) -> str:
+def _preceding_heading(doc: Doc, el: HtmlElement, heads: Heads) -> str:
     """The last heading before a teaser run inside its parent, else a generic name."""
     parent = el.getparent()
     start = doc.pos(parent) if parent is not None else -1

@@ -19,6 +19,10 @@ from relevance.io.html_items import HEADING_TAGS, text_of
 _PROSE = 120
 
 
+#: (element, text, kind) of every heading-like element of a page, in document order.
+Heads = list[tuple[HtmlElement, str, str | None]]
+
+
 @dataclass
 class Module:
     name: str
@@ -67,7 +71,7 @@ def level(el: HtmlElement) -> int:
 
 
 class Finder:
-    def __init__(self, doc: Doc, heads: list[tuple[HtmlElement, str, str | None]]):
+    def __init__(self, doc: Doc, heads: Heads):
         self.doc = doc
         # Where a module ends: any module heading; a plain heading of its rank or higher.
         self.stops = sorted(

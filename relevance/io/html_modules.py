@@ -24,7 +24,7 @@ from lxml.html import HtmlElement
 from relevance.io import html_items as hi
 from relevance.io.headings import heading_kind, normalize_heading
 from relevance.io.html_boxes import same_template, tab_panels, teaser_groups
-from relevance.io.html_dom import Doc, Finder, Module, between
+from relevance.io.html_dom import Doc, Finder, Heads, Module, between
 from relevance.io.html_items import HEADING_TAGS, text_of
 
 #: Elements that may carry a heading's text when the template uses no h1-h6.
@@ -97,8 +97,10 @@ def _headings(doc: Doc) -> list[tuple[HtmlElement, str, str | None]]:
             if el.tag != "a" and any(hi.headline_like(hi.link_title(x)) for x in el.iter("a")):
                 continue  # a box or a "READ MORE: <headline>" line, not a heading
             parent = el.getparent()
-            if kind == "sponsored" and parent is not None and any(
-                hi.headline_like(hi.link_title(x)) for x in parent.iter("a")
+            if (
+                kind == "sponsored"
+                and parent is not None
+                and any(hi.headline_like(hi.link_title(x)) for x in parent.iter("a"))
             ):
                 continue  # the "Sponsored" label of one card: the card is an ad, not a module
             if tag == "a" and hi.headline_like(text) and kind != "sponsored":
@@ -125,7 +127,7 @@ def find_modules(root: HtmlElement, base: str) -> Modules:
     doc = Doc(root, base)
     heads = _headings(doc)
     finder = Finder(doc, heads)
-    modules: list[Module] = tab_panels(doc, finder, [])  # before headings: tabs name panels
+    modules: list[Module] = tab_panels(doc, finder, [], heads)  # tabs name their panels
     for el, name, kind in heads:
         if kind is None:
             continue
@@ -136,13 +138,13 @@ def find_modules(root: HtmlElement, base: str) -> Modules:
         modules.append(Module(name, kind, container, el, links))
         finder.taken.update(links)
     modules += same_template(doc, finder, modules, heads)
-    modules += _marked_modules(doc, finder, modules)
+    modules += _marked_modules(doc, finder, modules, heads)
     modules += teaser_groups(doc, finder, modules, heads)
     modules += _in_body_links(doc, finder, modules)
     return _collect(doc, finder, modules, [name for _, name, _ in heads])
 
 
-def _marked_modules(doc: Doc, finder: Finder, found: list[Module]) -> list[Module]:
+def _marked_modules(doc: Doc, finder: Finder, found: list[Module], heads: Heads) -> list[Module]:
     """Elements marked up as related content that no heading module already covers."""
     covered = {m.container for m in found}
     out: list[Module] = []
@@ -160,15 +162,38 @@ def _marked_modules(doc: Doc, finder: Finder, found: list[Module]) -> list[Modul
         links = finder.links_after(el, None)
         if not any(finder.story(a, False) for a in links):
             continue
-        name, kind = _marked_name(el, m.group(0))
+        name, kind = _marked_name(el, m.group(0), _first_heading(doc, el, links, heads))
         out.append(Module(name, kind, el, None, links))
         finder.taken.update(links)
         covered.add(el)
     return out
 
 
-def _marked_name(el: HtmlElement, token: str) -> tuple[str, str]:
+def _first_heading(doc: Doc, el: HtmlElement, links: list[HtmlElement], heads: Heads) -> str | None:
+    """A marked element's title: its leading text, a heading inside before its first link,
+    or a module heading just before it (beside it, in its parent)."""
+    first = min((doc.pos(a) for a in links), default=None)
+    lead = []
+    for node in el.iter():
+        if first is None or doc.pos(node) >= first or node.tag == "a":
+            break
+        lead.append(node.text or "")
+    title = normalize_heading(" ".join(lead))
+    if 2 < len(title) <= 60:
+        return title
+    for h, name, _ in heads:
+        if first is not None and doc.pos(el) < doc.pos(h) < first and name and len(name) <= 60:
+            return name
+    parent = el.getparent()
+    start = doc.pos(parent) if parent is not None else doc.pos(el)
+    before = [n for h, n, k in heads if k == "stories" and start < doc.pos(h) < doc.pos(el)]
+    return before[-1] if before else None
+
+
+def _marked_name(el: HtmlElement, token: str, title: str | None) -> tuple[str, str]:
     """A marked module's heading (its own, or its aria-label, or the marking) and kind."""
+    if title and not hi.is_ad(el):
+        return title, heading_kind(title) or "stories"
     for h in el.iter(*HEADING_TAGS):
         t = normalize_heading(text_of(h))
         if t and len(t) <= 80 and h.find(".//a") is None:
