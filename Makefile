@@ -52,7 +52,7 @@ frozen-model: install-train
 
 # Held-out evaluation of README's figures: every story and ECB+ topic held out once (4 folds).
 heldout: install-train
-	$(BIN)/python benchmarks/heldout_eval.py --out build/heldout
+	$(BIN)/python benchmarks/heldout_eval.py --out build/heldout --finetune --legacy
 
 bench: install-test
 	$(BIN)/python benchmarks/bench_score.py

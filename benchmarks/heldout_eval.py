@@ -228,7 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fold {k}: train {n_train} feeds, test {n_test}", flush=True)
         scores["tfidf"]["single"][test_rows] = tfidf(test)
         for system in systems:
-            if system == "frozen":
+            saved = args.out / f"fold{k}-{system}.json"
+            if saved.exists():  # resume: a fold's scores are kept once computed
+                got = {
+                    key: (np.asarray(v) if key != "_thresholds" else v)
+                    for key, v in json.loads(saved.read_text()).items()
+                }
+            elif system == "frozen":
                 got = fit_new(train, test, frozen)
             elif system == "finetuned":
                 folder = args.out / f"embedder-fold{k}"
@@ -236,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 p, t = legacy(train, test, args.out, system == "legacy_finetuned")
                 got = {"single": p, "_thresholds": {"story": t}}
+            if not saved.exists():
+                plain = {key: (v.tolist() if key != "_thresholds" else v) for key, v in got.items()}
+                saved.write_text(json.dumps(plain))
             cuts = got.pop("_thresholds")
             per_fold_thresholds[system].append(cuts)
             for level, p in got.items():

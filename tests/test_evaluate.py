@@ -56,8 +56,10 @@ def _meta(feeds: list[dict]) -> list[dict]:
 def setup(tmp_path_factory, fitted_fake_model):
     """A saved fake model, labelled eval feeds and their meta file."""
     root = tmp_path_factory.mktemp("evaluate")
-    model, _ = fitted_fake_model
-    save_model(model, root / "model", training={"sha256": "not-this-data"})
+    from relevance.io.text import content_digests
+
+    model, train = fitted_fake_model
+    save_model(model, root / "model", training={}, trained_on=content_digests(train))
     feeds = _eval_feeds()
     data = root / "feeds.jsonl"
     data.write_text("".join(json.dumps(f) + "\n" for f in feeds), encoding="utf-8")
@@ -128,7 +130,7 @@ def test_seed_changes_intervals_not_points(setup):
 
 def test_compare_with_itself_gives_zero_delta_and_embeds_once(setup):
     embedder = FakeEmbedder()
-    model = load_model(setup["model"], embedder=embedder)
+    model = load_model(setup["model"], embedder=embedder, cache=False)
     frame = read_inputs([setup["data"]])
     result = evaluate(frame, model, compare=model, n_resamples=N_BOOT)
     assert embedder.calls == 1
@@ -231,7 +233,8 @@ def test_markdown_has_summary_table_and_escapes_cells(setup):
     ap = result.levels["story"].metrics["systems"]["model"]["average_precision"]
     assert "## Summary, story level (the same story)" in md
     assert "## The levels side by side" in md
-    assert "| metric | relevance model | zero-shot embedding cosine | TF-IDF cosine |" in md
+    assert "| metric | relevance model | cosine, the model's embedder (" in md
+    assert "| TF-IDF cosine |" in md
     assert f"| average precision | {ap:.3f} [" in md
     for title in (
         "Confusion counts, story level",
@@ -265,7 +268,7 @@ def test_cli_evaluate_flags_in_sample_data(tmp_path, monkeypatch, feeds_jsonl):
     monkeypatch.setattr(
         relevance.persistence.artifacts,
         "load_model",
-        lambda d, embedder=None: real(d, FakeEmbedder()),
+        lambda d, embedder=None, **kw: real(d, FakeEmbedder(), **kw),
     )
     out = tmp_path / "report"
     argv = ["evaluate", str(feeds_jsonl), "--model", str(tmp_path / "m"), "--out", str(out)]
@@ -296,7 +299,7 @@ def test_chunked_embedding_gives_the_same_scores(setup, monkeypatch):
     whole = _run(setup)[0]
     monkeypatch.setattr(ev_mod._Progressive, "CHUNK", 50)
     embedder = FakeEmbedder()
-    model = load_model(setup["model"], embedder=embedder)
+    model = load_model(setup["model"], embedder=embedder, cache=False)
     chunked = evaluate(read_inputs([setup["data"]]), model, n_resamples=N_BOOT)
     assert embedder.calls > 1
     np.testing.assert_allclose(

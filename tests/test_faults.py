@@ -178,7 +178,7 @@ def test_an_unwritable_output_fails_at_once(folder, tmp_path, capsys, monkeypatc
     args = ["score", str(path), "--model", str(folder), "--out", str(out), "--no-progress"]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert f"--out {out}" in err and "Traceback" not in err
+    assert f"--output {out}" in err and "Traceback" not in err
 
 
 def test_a_full_disk_mid_run_fails_clearly_and_resumes(folder, tmp_path, capsys, monkeypatch):

@@ -46,7 +46,9 @@ def page(modules: str = "", inbody: str = "", head: str = "") -> str:
     )
 
 
-CANONICAL = '<link rel="canonical" href="https://news.example.com/2024/05/01/river-floods-old-town">'
+CANONICAL = (
+    '<link rel="canonical" href="https://news.example.com/2024/05/01/river-floods-old-town">'
+)
 RELATED = """
 <aside class="sidebar"><section class="box">
   <h2>More on this story</h2>
@@ -192,7 +194,9 @@ def test_a_run_of_teaser_cards_without_a_heading() -> None:
         for n in range(1, 5)
     )
     p = parse_html(page(f'<section class="grid">{cards}</section>'), "cards.html")
-    assert [i.title for i in p.items] == [f"Story number {n} about something else" for n in range(1, 5)]  # noqa: E501
+    assert [i.title for i in p.items] == [
+        f"Story number {n} about something else" for n in range(1, 5)
+    ]
     assert p.items[0].blurb == "Teaser text of story number 1, one line."
 
 
@@ -288,7 +292,11 @@ def test_jsonl_items_with_module_and_href_pass_through(tmp_path: Path) -> None:
 def test_a_bad_extra_field_is_an_item_problem(tmp_path: Path) -> None:
     from relevance.io.errors import InputError
 
-    feed = {"feed_id": "f1", "article": {"title": "Flood"}, "items": [{"id": "a", "title": "x", "module": 3}]}  # noqa: E501
+    feed = {
+        "feed_id": "f1",
+        "article": {"title": "Flood"},
+        "items": [{"id": "a", "title": "x", "module": 3}],
+    }
     path = tmp_path / "feeds.jsonl"
     path.write_text(json.dumps(feed) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"items\.0\.module.*a string"):

@@ -71,5 +71,10 @@ def test_random_markup_is_a_page_or_a_clear_error(blocks: list[str], title: str)
     html = f"<html><head><title>{title}</title></head><body>{''.join(blocks)}</body></html>"
     page = _outcome(html)
     if page is not None:  # never a feed of markup
-        texts = [page.title, page.body, *(i.title for i in page.items), *(i.blurb for i in page.items)]  # noqa: E501
+        texts = [
+            page.title,
+            page.body,
+            *(i.title for i in page.items),
+            *(i.blurb for i in page.items),
+        ]
         assert not any(_TAG.search(t) for t in texts)

@@ -72,7 +72,11 @@ def test_every_module_heading(heading: str) -> None:
 @pytest.mark.parametrize("bullet", ["•", "-", "*", "·", "–", "—", "1.", "1)"])
 def test_every_bullet(bullet: str) -> None:
     marks = [bullet, bullet] if not bullet[0].isdigit() else [bullet, "2" + bullet[1:]]
-    text = BODY + "Related\n" + "".join(f"{m} Story {n}\n  its blurb\n" for n, m in zip((1, 2), marks, strict=True))  # noqa: E501
+    text = (
+        BODY
+        + "Related\n"
+        + "".join(f"{m} Story {n}\n  its blurb\n" for n, m in zip((1, 2), marks, strict=True))
+    )
     page = parse_page(text)
     assert [(i.title, i.blurb) for i in page.items] == [
         ("Story 1", "its blurb"),

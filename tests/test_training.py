@@ -44,7 +44,7 @@ def test_two_runs_give_byte_identical_folders(data):
     _fit(data, data["root"] / "a", **kw, use_cache=False)
     _fit(data, data["root"] / "b", **kw)  # cached or not: the same vectors, the same bytes
     a, b = folder_bytes(data["root"] / "a"), folder_bytes(data["root"] / "b")
-    assert set(a) == {"README.md", "config.json", "head.json", "tfidf.json"}
+    assert set(a) == {"README.md", "config.json", "head.json", "tfidf.json", "training_texts.json"}
     assert a == b
 
 

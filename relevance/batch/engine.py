@@ -88,6 +88,7 @@ def score_files(
     level: str | None = None,
     threshold: float | None = None,
     top_k: int | None = None,
+    explain: bool = False,
 ) -> RunSummary:
     """Stream ``inputs`` through ``score_frame`` into ``out`` (stdout when None).
 
@@ -119,6 +120,7 @@ def score_files(
         "level": model.resolve_level(level),  # an unknown level fails before any reading
         "threshold": threshold,
         "top_k": top_k,
+        "explain": explain,
         **(run_options or {}),
     }
     total = count_feeds(srcs) if progress else None  # reads every input once: fails early
@@ -130,7 +132,7 @@ def score_files(
         for chunk, units in unit_chunks(srcs, feeds_per_chunk, reading):
             if max_chunks is not None and chunks >= max_chunks:
                 return _summary(model, feeds, rows, chunks, start, False, run)
-            scored = score_frame(chunk, model, level, threshold, top_k)
+            scored = score_frame(chunk, model, level, threshold, top_k, explain)
             run.sink.write(scored)
             n_feeds = int(chunk["feed_id"].nunique())
             feeds, rows, chunks = feeds + n_feeds, rows + len(chunk), chunks + 1
@@ -138,10 +140,11 @@ def score_files(
             report(progress, _event(model, units, total, rows, start))
         if feeds + run.skip == 0 and on_error == "error":
             raise InputError(", ".join(map(str, inputs)), "1", "<file>", "", "at least one feed")
-        run.finish()
-        # records after the last good feed (all rejected) count as done too
+        # records after the last good feed (all rejected) count as done too; said before the
+        # output is finished, so a bar is closed before a table appears on the same terminal
         done = replace(_event(model, reading.units, total, rows, start), finished=True)
         report(progress, done)
+        run.finish()
     except (InputError, PageParseError):
         run.discard()  # fixing the input changes it: nothing here could be resumed
         raise
@@ -155,6 +158,14 @@ def score_files(
     finally:
         run.close()
     return _summary(model, feeds, rows, chunks, start, True, run)
+
+
+def caption(model: RelevanceModel, level: str, threshold: float | None) -> str:
+    """The line above a table: which model, which level, and the threshold that decided."""
+    cut = model.thresholds_[level] if threshold is None else threshold
+    how = "trained" if threshold is None else "given"
+    name = getattr(model, "identity_", {}).get("id", "(in memory)")
+    return f"model {name}; level {level}; threshold {cut:.3f} ({how})"
 
 
 class _Run:
@@ -188,7 +199,7 @@ class _Run:
         if out is None:
             if resume:
                 raise ResumeError("--resume needs --out FILE (stdout cannot be continued)")
-            run.sink = StdoutSink(kind)
+            run.sink = StdoutSink(kind, caption(model, options["level"], options["threshold"]))
             return run
         run.out = out = Path(out)
         run.state_file = state_path(out)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relevance.batch.engine import RunSummary
+from relevance.batch.engine import RunSummary, caption
 from relevance.batch.score import prepare_model, score_frame
 from relevance.batch.sinks import FileSink, StdoutSink, output_format
 from relevance.extras import require
@@ -218,7 +218,7 @@ def _input_error(exc: BaseException) -> InputError | None:
 
 
 def score_ray(
-    model_dir: str | Path,
+    model_dir: str | Path | None,
     inputs: list[str | Path],
     out: str | Path | None = None,
     fmt: str | None = None,
@@ -235,6 +235,7 @@ def score_ray(
     level: str | None = None,
     threshold: float | None = None,
     top_k: int | None = None,
+    explain: bool = False,
 ) -> RunSummary:
     """Score ``inputs`` on Ray (a local one unless ``address``) and write ``out`` atomically.
 
@@ -248,9 +249,21 @@ def score_ray(
     srcs = sources(inputs, input_format)
     kind, gz = output_format(out, fmt)
     # Fail here, with the clear message, rather than inside every actor.
-    loaded = load_model(model_dir, embedder=_make_embedder(embedder_factory), backend=backend)
-    decision = {"level": loaded.resolve_level(level), "threshold": threshold, "top_k": top_k}
-    sink = FileSink(Path(out), kind, gz) if out is not None else StdoutSink(kind)
+    if model_dir is None:
+        from relevance.persistence.location import default_model_dir
+
+        model_dir = default_model_dir()
+    loaded = load_model(
+        model_dir, embedder=_make_embedder(embedder_factory), backend=backend, cache=False
+    )
+    decision = {
+        "level": loaded.resolve_level(level),
+        "threshold": threshold,
+        "top_k": top_k,
+        "explain": explain,
+    }
+    label = caption(loaded, decision["level"], threshold)
+    sink = FileSink(Path(out), kind, gz) if out is not None else StdoutSink(kind, label)
     started = not ray.is_initialized()
     if started:
         local = {"num_cpus": 2} if address is None else {}
@@ -306,8 +319,8 @@ def score_ray(
                 feeds, rows = feeds + n, rows + len(batch)
                 report(progress, ProgressEvent("scoring (ray)", feeds, total, "feed"))
         sink.commit()
-        sink.finish()
         report(progress, ProgressEvent("scoring (ray)", feeds, total, "feed", finished=True))
+        sink.finish()
     except Exception as exc:
         bad = _input_error(exc)
         if bad is None:

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relevance.embed.cache import CachedEmbedder, cached
+from relevance.embed.cache import CachedEmbedder
 from relevance.embed.encoder import embed_feeds
 from relevance.io.schema import check_frame
 from relevance.model.estimator import RelevanceModel
+from relevance.model.explain import EXPLAIN_COLUMNS
 
 #: Vectors kept in memory in front of the on-disk cache while scoring (~30 MB at d=384).
 SCORING_LRU = 20_000
@@ -27,41 +28,49 @@ def score_frame(
     level: str | None = None,
     threshold: float | None = None,
     top_k: int | None = None,
+    explain: bool = False,
 ) -> pd.DataFrame:
     """Score a table of whole feeds: every distinct text of all its feeds in ONE encode call.
 
     Rows come back in input order with ``SCORE_COLUMNS`` (and ``label``/``grade`` when
     the input has them); ``level``, ``threshold`` and ``top_k`` as in
-    ``RelevanceModel.assemble``.
+    ``RelevanceModel.assemble``; ``explain`` adds ``passage`` and ``shared``.
     """
     check_frame(frame)
     if not len(frame):
         empty = {level: np.zeros(0) for level in model.levels_}
-        return model.assemble(frame, empty, level, threshold, top_k)
+        nothing = {c: np.zeros(0, dtype=object) for c in EXPLAIN_COLUMNS} if explain else None
+        return model.assemble(frame, empty, level, threshold, top_k, nothing)
     emb = embed_feeds(frame, model.embedder_)
     probabilities = model.level_probabilities_embedded(frame, emb)
-    return model.assemble(frame, probabilities, level, threshold, top_k)
+    why = model.explain_embedded(emb) if explain else None
+    return model.assemble(frame, probabilities, level, threshold, top_k, why)
 
 
 def prepare_model(
-    model_dir: str | Path,
+    model_dir: str | Path | None = None,
     backend: str | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     embedder: object | None = None,
 ) -> RelevanceModel:
-    """Load a model folder for a backend and put the persistent embedding cache in front.
+    """Load a model folder for a backend, the persistent embedding cache in front.
 
-    The encoder itself stays unloaded until a text misses the cache.
+    The encoder itself stays unloaded until a text misses the cache; a bigger in-memory
+    LRU than the API's default keeps a batch run's recurring texts off SQLite.
     """
+    from relevance.embed.cache import CachedEmbedder
     from relevance.persistence.artifacts import load_model
 
-    model = load_model(model_dir, embedder=embedder, backend=backend)  # type: ignore[arg-type]
-    inner = model.embedder_
-    if cache_dir is not None and hasattr(inner, "cache_dir"):
-        inner.cache_dir = Path(cache_dir)  # the onnx export lives in the cache folder too
-    if use_cache:
-        model.embedder_ = cached(inner, cache_dir, in_memory=SCORING_LRU)
+    model = load_model(
+        model_dir,
+        embedder=embedder,  # type: ignore[arg-type]
+        backend=backend,
+        cache=use_cache,
+        cache_dir=cache_dir,
+    )
+    if isinstance(model.embedder_, CachedEmbedder):
+        model.embedder_.in_memory = SCORING_LRU
     return model
 
 

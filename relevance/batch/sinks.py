@@ -28,6 +28,7 @@ import pandas as pd
 from relevance.batch.outputs import OutputError, ResumeError, format_for, render_table
 from relevance.io.schema import GRADE, ITEM_EXTRAS, LABEL, missing_column
 from relevance.model.estimator import PASSED_THROUGH, SCORE_COLUMNS
+from relevance.model.explain import EXPLAIN_COLUMNS
 
 log = logging.getLogger("relevance.batch")
 
@@ -50,7 +51,7 @@ def check_output(out: Path) -> None:
     read-only mounts, a full quota all show up here rather than after an hour).
     """
     if out.is_dir():
-        raise OutputError(f"--out {out}: is a folder; expected the path of a file to write")
+        raise OutputError(f"--output {out}: is a folder; expected the path of a file to write")
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def check_output(out: Path) -> None:
         probe.unlink()
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise OutputError(f"--out {out}: cannot write in {parent}: {reason}") from None
+        raise OutputError(f"--output {out}: cannot write in {parent}: {reason}") from None
 
 
 def conform(scored: pd.DataFrame, columns: list[str], warn: list[bool]) -> pd.DataFrame:
@@ -82,7 +83,8 @@ def conform(scored: pd.DataFrame, columns: list[str], warn: list[bool]) -> pd.Da
 def output_columns(scored: pd.DataFrame) -> list[str]:
     """The output's columns, fixed by its first chunk: the passed-through ones it has."""
     passed = [c for c in PASSED_THROUGH if c in scored.columns and scored[c].notna().any()]
-    return [*SCORE_COLUMNS, *passed]
+    why = [c for c in EXPLAIN_COLUMNS if c in scored.columns]
+    return [*SCORE_COLUMNS, *passed, *why]
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False)
@@ -189,6 +191,7 @@ def arrow_schema(columns: list[str]):
         LABEL: pa.int64(),
         GRADE: pa.int64(),
         **{n: pa.bool_() if t is bool else pa.string() for n, t in ITEM_EXTRAS.items()},
+        **{c: pa.string() for c in EXPLAIN_COLUMNS},
     }
     return pa.schema([(c, types[c]) for c in columns])
 
@@ -372,22 +375,32 @@ class FileSink:
 
 
 class StdoutSink:
-    """Rows straight to stdout, chunk by chunk: nothing to resume, nothing to rename."""
+    """Rows to stdout: machine formats chunk by chunk, the people's table once at the end.
 
-    def __init__(self, fmt: str):
+    The table is written by ``finish``, after the scoring run has reported that it is
+    done, so on a terminal it never shares a line with the progress bar.
+    """
+
+    def __init__(self, fmt: str, caption: str | None = None):
         if fmt == "parquet":
             raise OutputError("--format parquet needs --out FILE")
-        self.fmt = fmt
+        self.fmt, self.caption = fmt, caption
         self.columns: list[str] | None = None
         self._warned = [False]
         self._first = True
+        self._table: list[pd.DataFrame] = []
 
     def write(self, scored: pd.DataFrame) -> None:
         if self.columns is None:
             self.columns = output_columns(scored)
         scored = conform(scored, self.columns, self._warned)
-        data = encode_text(scored, self.fmt, header=self._first)
+        if self.fmt == "table":
+            self._table.append(scored)
+            return
+        self._emit(encode_text(scored, self.fmt, header=self._first))
         self._first = False
+
+    def _emit(self, data: bytes) -> None:
         out = getattr(sys.stdout, "buffer", None)
         if out is not None:
             sys.stdout.flush()
@@ -400,6 +413,11 @@ class StdoutSink:
         return 0
 
     def finish(self) -> None:
+        if self.fmt == "table":
+            whole = pd.concat(self._table, ignore_index=True) if self._table else None
+            if whole is not None:
+                self._emit(render_table(whole, self.caption).encode("utf-8"))
+            self._table = []
         sys.stdout.flush()
 
     def close(self) -> None:

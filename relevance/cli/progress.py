@@ -45,3 +45,38 @@ class TqdmProgress:
         for bar in self.bars.values():
             bar.close()
         self.bars.clear()
+
+
+class LineProgress:
+    """Progress for a stderr that is not a terminal (a log file, a pipe): whole lines, no ``\\r``.
+
+    A line when a task finishes, and at most one every ``every`` seconds while it runs.
+    """
+
+    def __init__(self, every: float = 30.0) -> None:
+        self.every = every
+        self.last: dict[str, float] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        import time
+
+        now = time.monotonic()
+        first = self.last.setdefault(event.task, now)
+        if not event.finished and now - self.last[event.task] < self.every:
+            return
+        if not event.finished and first == now:
+            return  # the opening event says nothing yet
+        self.last[event.task] = now
+        total = f"/{event.total}" if event.total is not None else ""
+        info = "".join(f", {v} {k}" for k, v in event.info.items())
+        state = "done" if event.finished else "so far"
+        print(f"{event.task}: {event.done}{total} {event.unit}s {state}{info}", file=sys.stderr)
+
+    def close(self) -> None:
+        self.last.clear()
+
+
+def make_progress(delay: float = 0.0) -> TqdmProgress | LineProgress:
+    """A tqdm bar on a terminal; plain lines when stderr is a file or a pipe."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return TqdmProgress(delay=delay) if isatty is not None and isatty() else LineProgress()

@@ -188,9 +188,7 @@ class CachedEmbedder:
     training still encodes each text once).
     """
 
-    def __init__(
-        self, inner: Embedder, cache: EmbeddingCache | None, in_memory: int = 100_000
-    ):
+    def __init__(self, inner: Embedder, cache: EmbeddingCache | None, in_memory: int = 100_000):
         self.inner = inner
         self.cache = cache
         self.model_id = inner.model_id

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from relevance import __version__
 from relevance.embed.encoder import Embedder, FeedEmbeddings, embed_feeds
 from relevance.eval.measures import (
     AT_THRESHOLD,
@@ -33,6 +34,7 @@ from relevance.eval.measures import (
     threshold_analysis,
     worst_errors,
 )
+from relevance.eval.sample import in_sample
 from relevance.eval.slices import slice_values
 from relevance.io.meta import read_meta
 from relevance.io.schema import GRADE, check_frame
@@ -41,6 +43,7 @@ from relevance.model.estimator import RelevanceModel
 from relevance.model.levels import LevelError, targets
 from relevance.model.lexical import TfidfLexicon
 from relevance.model.metrics import paired_bootstrap_delta
+from relevance.persistence.artifacts import training_texts
 from relevance.progress import Progress, ProgressEvent, report
 
 __all__ = ["AT_THRESHOLD", "CALIBRATION", "FEED_LEVEL", "RANKING", "Evaluation", "evaluate"]
@@ -48,7 +51,8 @@ __all__ = ["AT_THRESHOLD", "CALIBRATION", "FEED_LEVEL", "RANKING", "Evaluation",
 SYSTEM_NAMES = {
     "model": "relevance model",
     "compare": "compared model",
-    "cosine": "zero-shot embedding cosine",
+    "cosine": "cosine, the model's embedder",
+    "cosine_frozen": "cosine, frozen all-MiniLM-L6-v2",
     "tfidf": "TF-IDF cosine",
 }
 
@@ -156,18 +160,21 @@ def _same_embedder(a: Embedder, b: Embedder) -> bool:
 # ----------------------------------------------------------------------------- the run
 
 
-def _model_info(model: RelevanceModel, label: str | None, data_sha: str) -> dict[str, Any]:
+def _model_info(model: RelevanceModel, label: str | None, sample: dict) -> dict[str, Any]:
     config = getattr(model, "config_", {}) or {}
-    trained_on = (config.get("training_data") or {}).get("sha256")
     emb = model.embedder_
+    identity = getattr(model, "identity_", {})
     return {
         "path": label,
+        "id": identity.get("id"),
+        "sha256": identity.get("sha256"),
         "embedder": emb.model_id,
         "embedder_sha256": emb.fingerprint,
         "levels": list(model.levels_),
         "thresholds": dict(model.thresholds_),
-        "training_sha256": trained_on,
-        "in_sample": trained_on == data_sha if trained_on else None,
+        "training_sha256": (config.get("training_data") or {}).get("sha256"),
+        "in_sample": sample.get("n_feeds", 0) > 0 if sample.get("known") else None,
+        "in_sample_feeds": sample,
     }
 
 
@@ -191,14 +198,20 @@ def evaluate(
     progress: Progress | None = None,
     n_errors: int = N_ERRORS,
     level: str | None = None,
+    frozen: Embedder | None = None,
+    run: Mapping[str, Any] | None = None,
+    split_in_sample: bool = True,
 ) -> Evaluation:
     """Score every system on ``frame`` (labelled long format) and measure each level.
 
     Levels: those the labels have (``grade`` gives story and topic, ``label`` story) and
     the model scores. The feeds are embedded once; a ``compare`` model with the same
     embedder reuses those embeddings. ``labels`` names the model folders in the output;
-    ``level`` is the headline level (default: the model's); ``progress`` receives an
-    event per step (and per 1,024 texts embedded).
+    ``level`` is the headline level (default: the model's); ``frozen``, an encoder, adds
+    its zero-shot cosine as a baseline (the packaged MiniLM beside a fine-tuned model);
+    ``run`` (command line, time) is recorded as given. Feeds the model was trained on
+    are recognised by content and flagged; with ``split_in_sample`` the other feeds are
+    also measured on their own (``out_of_sample``). ``progress`` receives an event per step.
     """
     check_frame(frame, need_label=True)
     frame = frame.reset_index(drop=True)
@@ -216,7 +229,11 @@ def evaluate(
     sha = data_sha256 or frame_sha256(frame)
     feed = frame["feed_id"].astype(str).to_numpy()
     has_compare = compare is not None
-    steps = 3 + has_compare + len(levels) * (5 + has_compare)
+    has_frozen = frozen is not None and not _same_embedder(frozen, model.embedder_)
+    mask, _ = in_sample(frame, training_texts(model))
+    split = bool(split_in_sample and mask is not None and mask.any() and not mask.all())
+    n_systems = 3 + has_compare + has_frozen
+    steps = 3 + has_compare + len(levels) * (2 + n_systems) + split
     done = 0
 
     def step(what: str) -> None:
@@ -239,6 +256,8 @@ def evaluate(
         advance()
     step("baselines")
     baselines = {"cosine": cosine_scores(emb), "tfidf": tfidf_scores(frame, emb.item_feed)}
+    if has_frozen and frozen is not None:
+        baselines["cosine_frozen"] = cosine_scores(embed_feeds(frame, frozen))
     advance()
     length = article_length_slice(frame, emb.item_feed)
     extra = slice_values(frame, slice_by, meta) if slice_by is not None else None
@@ -299,7 +318,7 @@ def evaluate(
             )
         advance()
         per_level[lv] = LevelEvaluation(
-            lv, doc, y, feed, scores, thresholds, {n: SYSTEM_NAMES[n] for n in scores}
+            lv, doc, y, feed, scores, thresholds, _names(scores, model, frozen)
         )
     doc_all: dict[str, Any] = {
         "data": {
@@ -315,14 +334,39 @@ def evaluate(
         "levels": {lv: e.metrics for lv, e in per_level.items()},
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "unit": "feed", "level": 0.95},
         "models": {
-            name: _model_info(m, labels.get(name), sha)
+            name: _model_info(m, labels.get(name), in_sample(frame, training_texts(m))[1])
             for name, m in (("model", model), ("compare", compare))
             if m is not None
         },
+        "run": {
+            "relevance": __version__,
+            "model_sha256": getattr(model, "identity_", {}).get("sha256"),
+            **dict(run or {}),
+        },
     }
+    if split and mask is not None:
+        step("out-of-sample feeds alone")
+        alone = evaluate(
+            frame[~mask].reset_index(drop=True), model, compare, meta, slice_by, n_resamples,
+            seed, None, labels, None, n_errors, level, frozen, None, False,
+        )  # fmt: skip
+        doc_all["out_of_sample"] = {
+            "data": alone.metrics["data"],
+            "levels": alone.metrics["levels"],
+        }
     step("done")
     advance()
     return Evaluation(doc_all, per_level)
+
+
+def _names(scores: Mapping[str, np.ndarray], model: RelevanceModel, frozen: Embedder | None):
+    """Each system's label, the cosine named with the embedder it uses."""
+    names = {n: SYSTEM_NAMES[n] for n in scores}
+    if "cosine" in names:
+        emb = model.embedder_
+        tuned = "fine-tuned " if getattr(model, "config_", {}).get("finetune") else ""
+        names["cosine"] = f"cosine, the model's {tuned}embedder ({emb.fingerprint[:8]})"
+    return names
 
 
 def _slices(

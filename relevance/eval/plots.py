@@ -18,7 +18,13 @@ from relevance.model.metrics import reliability_curve, threshold_sweep
 
 Figure = require("matplotlib.figure", "report").Figure
 
-COLORS = {"model": "#1f5fa8", "compare": "#8e44ad", "cosine": "#e07b00", "tfidf": "#2e8b57"}
+COLORS = {
+    "model": "#1f5fa8",
+    "compare": "#8e44ad",
+    "cosine": "#e07b00",
+    "cosine_frozen": "#b8860b",
+    "tfidf": "#2e8b57",
+}
 RELEVANT, OFF_TOPIC = "#1f5fa8", "#c0392b"
 DPI = 110
 

@@ -348,23 +348,41 @@ def facts(ev: Evaluation) -> dict[str, Any]:
         else f"{d['n_relevant']:,} relevant"
     )
     names = {"model": "relevance model", "compare": "compared model"}
+    warning = ""
+    if in_sample:
+        parts = []
+        for k in in_sample:
+            info = models[k]["in_sample_feeds"]
+            parts.append(
+                f"{info['n_feeds']:,} of {info['n_feeds_total']:,} feeds "
+                f"({info['share_feeds']:.0%}) have an article the {names[k]} was trained on"
+            )
+        warning = (
+            f"In-sample: {'; '.join(parts)}. Figures on those feeds overstate how the model "
+            "does on new feeds."
+        )
+        oos = ev.metrics.get("out_of_sample")
+        if oos:
+            m = {lv: x["systems"]["model"] for lv, x in oos["levels"].items()}
+            figures = ", ".join(
+                f"{lv} AP {_num(v['average_precision'])} [{_ci(v['ci95']['average_precision'])}]"
+                for lv, v in m.items()
+            )
+            warning += f" On the other {oos['data']['n_feeds']:,} feeds alone: {figures}."
+        else:
+            warning += " Every feed is in-sample: there is no out-of-sample part to measure."
     return {
         "data": f"{d['n_feeds']:,} feeds, {d['n_items']:,} items, {counts} "
         f"(data sha256 {d['sha256'][:12]}…)",
         "models": [
-            f"{names[k]}: {m.get('path') or '(in memory)'}, thresholds "
+            f"{names[k]}: {m.get('id') or m.get('path') or '(in memory)'}, thresholds "
             + ", ".join(f"{lv} {t:.3f}" for lv, t in m["thresholds"].items())
             + f", embedder {m['embedder']}"
             for k, m in models.items()
         ],
         "bootstrap": f"{boot['n_resamples']:,} resamples of whole feeds, seed {boot['seed']}",
         "headline": headline,
-        "warning": (
-            f"In-sample: the {', '.join(names[k] for k in in_sample)} was trained "
-            "on exactly this data; these figures overstate how it does on new feeds."
-        )
-        if in_sample
-        else "",
+        "warning": warning,
     }
 
 

@@ -129,3 +129,23 @@ def pack_windows(
             break
         start = max(start + 1, end - overlap)
     return windows
+
+
+def text_digest(text: str) -> str:
+    """sha256 hex of a cleaned text: how a model folder remembers what it was trained on."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def content_digests(frame: Any) -> dict[str, list[str]]:
+    """Sorted digests of a table's distinct article texts and item texts.
+
+    Training records these in the model folder, so that evaluation can recognise training
+    data by content (a copy, another format, a subset), not by file bytes.
+    """
+    texts = feed_texts(frame)
+    return {
+        "articles": sorted({text_digest(t) for t in texts.articles}),
+        "items": sorted({text_digest(t) for t in texts.items}),
+    }

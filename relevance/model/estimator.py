@@ -9,6 +9,7 @@ scikit-learn's name for a metric).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -29,6 +30,7 @@ from relevance.io.schema import GRADE, ITEM_EXTRAS, LABEL, check_frame
 from relevance.io.text import FeedTexts
 from relevance.model import fitting
 from relevance.model.calibration import METHODS, longness
+from relevance.model.explain import EXPLAIN_COLUMNS, explain
 from relevance.model.features import FEATURE_NAMES, compute_features
 from relevance.model.head import LogisticHead
 from relevance.model.levels import LEVELS, LevelError, LevelHead, class_probabilities, targets
@@ -280,9 +282,46 @@ class RelevanceModel(BaseEstimator):
         level: str | None = None,
         threshold: float | None = None,
         top_k: int | None = None,
+        explain: bool = False,
     ) -> pd.DataFrame:
         """The ranked, thresholded table: one row per item, in input order (see ``assemble``)."""
-        return self.assemble(frame, self.level_probabilities(frame), level, threshold, top_k)
+        self._check_fitted()
+        check_frame(frame)
+        if not len(frame):
+            empty = {lv: np.zeros(0) for lv in self.levels_}
+            return self.assemble(frame, empty, level, threshold, top_k)
+        emb = embed_feeds(frame, self._encoder())
+        probabilities = self.level_probabilities_embedded(frame, emb)
+        why = self.explain_embedded(emb) if explain else None
+        return self.assemble(frame, probabilities, level, threshold, top_k, why)
+
+    def rank(
+        self,
+        article: str | dict,
+        items: Sequence[str | dict],
+        level: str | None = None,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        explain: bool = False,
+    ) -> pd.DataFrame:
+        """Score ``items`` against one ``article``, best first (like ``CrossEncoder.rank``).
+
+        The article is a string (its text) or ``{"title", "body"}``; each item a string
+        (its headline) or ``{"title", "summary"}`` (an ``id`` is kept when given, else the
+        item's position from 0). The table holds every item, ranked by ``level``, with
+        both levels' probabilities; ``top_k`` keeps only the first K rows.
+        """
+        frame = rank_input(article, items)
+        scored = self.score_frame(frame, level, threshold, None, explain)
+        scored = scored.drop(columns=["feed_id"]).sort_values("rank", kind="stable")
+        return scored.head(top_k).reset_index(drop=True) if top_k else scored.reset_index(drop=True)
+
+    def explain_embedded(self, emb: FeedEmbeddings) -> dict[str, np.ndarray]:
+        """Per item, the best-matching article passage and the names/terms both share."""
+        self._check_fitted()
+        if not hasattr(self, "names_"):
+            self.names_ = NameExtractor()
+        return explain(emb, self.lexicon_, self.names_)
 
     def assemble(
         self,
@@ -291,12 +330,14 @@ class RelevanceModel(BaseEstimator):
         level: str | None = None,
         threshold: float | None = None,
         top_k: int | None = None,
+        explanation: dict[str, np.ndarray] | None = None,
     ) -> pd.DataFrame:
-        """``SCORE_COLUMNS`` (+ the ``PASSED_THROUGH`` columns the input has).
+        """``SCORE_COLUMNS`` (+ the ``PASSED_THROUGH`` columns it has, + ``passage``/``shared``).
 
         ``level`` drives ``probability``, ``relevant`` and ``rank``; ``threshold`` replaces
         the level's trained one; ``top_k`` keeps at most that many items per feed (the
         others stay in the table, not relevant). ``p_topic`` is NaN for a story-only model.
+        ``explanation`` (``explain_embedded``) adds why each item scored as it did.
         """
         level = self.resolve_level(level)
         cut = self.thresholds_[level] if threshold is None else float(threshold)
@@ -322,7 +363,45 @@ class RelevanceModel(BaseEstimator):
         for column in PASSED_THROUGH:
             if column in frame.columns:
                 out[column] = frame[column].to_numpy()
+        if explanation is not None:
+            for column in EXPLAIN_COLUMNS:
+                out[column] = explanation[column]
         return out
+
+
+def rank_input(article: str | dict, items: Sequence[str | dict]) -> pd.DataFrame:
+    """The long table of one feed given as strings or dicts (``RelevanceModel.rank``)."""
+    from relevance.io.schema import LONG_COLUMNS, InputError
+    from relevance.io.text import clean_text
+
+    if isinstance(article, str):
+        a_title, a_body = "", article
+    elif isinstance(article, dict):
+        a_title, a_body = str(article.get("title") or ""), str(article.get("body") or "")
+    else:
+        raise InputError("rank()", "-", "article", article, "a string or {'title', 'body'}")
+    if isinstance(items, str) or not len(items):
+        raise InputError("rank()", "-", "items", items, "a non-empty list of strings or dicts")
+    rows = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            title, summary, item_id = item, "", str(i)
+        elif isinstance(item, dict):
+            title = str(item.get("title") or "")
+            summary = str(item.get("summary") or "")
+            item_id = str(item.get("id", i))
+        else:
+            raise InputError("rank()", f"item {i}", "items", item, "a string or a dict")
+        if not (clean_text(title) or clean_text(summary)):
+            raise InputError("rank()", f"item {i}", "items", item, "a non-empty title or summary")
+        rows.append(["rank", clean_text(a_title), clean_text(a_body), item_id,
+                     clean_text(title), clean_text(summary)])  # fmt: skip
+    if not (rows[0][1] or rows[0][2]):
+        raise InputError("rank()", "-", "article", article, "a non-empty article")
+    ids = [r[3] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise InputError("rank()", "-", "items.id", ids, "item ids unique within the feed")
+    return pd.DataFrame(rows, columns=LONG_COLUMNS)
 
 
 def _with_targets(X: pd.DataFrame, y: np.ndarray | None) -> pd.DataFrame:

@@ -49,6 +49,10 @@ class NameExtractor:
         self.capacity = capacity
         self._memo: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
+    def names(self, text: str) -> tuple[str, ...]:
+        """``names(text)``, remembered."""
+        return self._names(text)
+
     def _names(self, text: str) -> tuple[str, ...]:
         found = self._memo.get(text)
         if found is None:

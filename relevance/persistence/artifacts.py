@@ -25,6 +25,7 @@ from relevance.persistence.folder import (
     HEAD,
     SCHEMA_VERSION,
     TFIDF,
+    TRAINING_TEXTS,
     ModelLoadError,
     check_embedder_folder,
     dump_json,
@@ -33,6 +34,7 @@ from relevance.persistence.folder import (
     read_config,
     verify_files,
 )
+from relevance.persistence.location import default_model_dir, model_identity
 
 
 def save_model(
@@ -41,15 +43,24 @@ def save_model(
     training: dict | None = None,
     extra: dict | None = None,
     embedder_ref: str | None = None,
+    trained_on: dict[str, list[str]] | None = None,
 ) -> Path:
-    """Write the model folder. ``embedder_ref`` is the model id or a path inside ``folder``."""
+    """Write the model folder. ``embedder_ref`` is the model id or a path inside ``folder``.
+
+    ``trained_on`` (``relevance.io.text.content_digests`` of the training table) is kept
+    as ``training_texts.json``, so evaluation can tell in-sample feeds by their content.
+    """
     model._check_fitted()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     embedder = model.embedder_
     write_atomic(folder / HEAD, dump_json(model.head_.to_json()))
     write_atomic(folder / TFIDF, dump_json(model.lexicon_.to_json()))
-    files = {name: sha256_file(folder / name) for name in (HEAD, TFIDF)}
+    names = [HEAD, TFIDF]
+    if trained_on is not None:
+        write_atomic(folder / TRAINING_TEXTS, dump_json(trained_on))
+        names.append(TRAINING_TEXTS)
+    files = {name: sha256_file(folder / name) for name in names}
     for rel in (extra or {}).get("files", []):
         files[rel] = sha256_file(folder / rel)
     config = {
@@ -121,14 +132,36 @@ def make_embedder(folder: Path, config: dict) -> Embedder:
 
 
 def load_model(
-    folder: str | Path, embedder: Embedder | None = None, backend: str | None = None
+    folder: str | Path | None = None,
+    embedder: Embedder | None = None,
+    backend: str | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> RelevanceModel:
-    """Load and verify a model folder; ``embedder`` overrides the recorded one if identical.
+    """Load and verify a model folder (default: the shipped default model).
 
-    ``backend`` picks the head fitted on that embedding backend (``backends/NAME/``
-    when it is not the folder's main one) and refuses when the folder has none.
+    ``embedder`` overrides the recorded one if identical. ``backend`` picks the head
+    fitted on that embedding backend (``backends/NAME/`` when it is not the folder's main
+    one) and refuses when the folder has none. With ``cache`` (the default) the encoder
+    sits behind the same on-disk embedding cache as the CLI (``cache_dir``, default
+    ``$XDG_CACHE_HOME/relevance``), so texts scored before are never encoded again.
     """
-    folder = Path(folder)
+    root = Path(folder) if folder is not None else default_model_dir()
+    model = _load(root, embedder, backend)
+    model.identity_ = model_identity(root)
+    if backend is not None and backend != read_config(root)["embedder"].get("backend", "torch"):
+        model.identity_["id"] += f"/{backend}"
+    if cache:
+        from relevance.embed.cache import cached
+
+        inner = model.embedder_
+        if cache_dir is not None and hasattr(inner, "cache_dir"):
+            inner.cache_dir = Path(cache_dir)  # the onnx export lives in the cache folder too
+        model.embedder_ = cached(inner, cache_dir)
+    return model
+
+
+def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> RelevanceModel:
     config = read_config(folder)
     verify_files(folder, config)
     if backend is not None and backend != config["embedder"].get("backend", "torch"):
@@ -139,7 +172,7 @@ def load_model(
         sub = backend_folder(folder, config, backend)
         if embedder is None and config["embedder"]["model"] != DEFAULT_MODEL:
             check_embedder_folder(folder, inside(folder, config["embedder"]["model"]))
-        return load_model(sub, embedder or backend_embedder(backend, config, folder))
+        return _load(sub, embedder or backend_embedder(backend, config, folder), None)
     if config["features"] != FEATURE_NAMES:
         raise ModelLoadError(
             f"{folder / CONFIG}: features {config['features']} differ from this version's "
@@ -178,7 +211,21 @@ def load_model(
     model.names_ = NameExtractor()
     model.feature_names_ = list(config["features"])
     model.config_ = config
+    model.folder_ = folder
     return model
+
+
+def training_texts(model: RelevanceModel) -> dict[str, set[str]] | None:
+    """The digests of the texts a loaded model was trained on, if its folder records them."""
+    folder = getattr(model, "folder_", None)
+    config = getattr(model, "config_", None) or {}
+    if folder is None or TRAINING_TEXTS not in config.get("files", {}):
+        return None
+    try:
+        state = json.loads((Path(folder) / TRAINING_TEXTS).read_text(encoding="utf-8"))
+        return {kind: set(state[kind]) for kind in ("articles", "items")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"{Path(folder) / TRAINING_TEXTS}: malformed ({exc})") from None
 
 
 def _levels(folder: Path, config: dict, head_levels: tuple[str, ...]) -> tuple[str, ...]:

@@ -17,6 +17,8 @@ SCHEMA_VERSION = 2
 CONFIG = "config.json"
 HEAD = "head.json"
 TFIDF = "tfidf.json"
+#: Digests of the training texts (``relevance.io.text.content_digests``), when recorded.
+TRAINING_TEXTS = "training_texts.json"
 REQUIRED = (CONFIG, HEAD, TFIDF)
 
 

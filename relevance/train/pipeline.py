@@ -21,6 +21,7 @@ from relevance.embed.cache import CachedEmbedder, EmbeddingCache
 from relevance.embed.encoder import Embedder, SentenceTransformerEmbedder, embed_feeds
 from relevance.extras import require
 from relevance.io.meta import MetaPaths
+from relevance.io.text import content_digests
 from relevance.model.estimator import DEFAULT_C, RelevanceModel
 from relevance.model.levels import Targets, targets
 from relevance.persistence.artifacts import read_config, save_model
@@ -88,7 +89,7 @@ def _check_out(out: Path) -> None:
         not out.is_dir() or (any(out.iterdir()) and not (out / "config.json").is_file())
     ):
         raise DataCheckError(
-            f"--out {out}: exists and is not a model folder (no config.json); refusing to "
+            f"--output {out}: exists and is not a model folder (no config.json); refusing to "
             "replace it"
         )
 
@@ -221,7 +222,7 @@ def train(
     if compare is not None:
         if Path(compare).resolve() == out.resolve():
             raise DataCheckError(
-                f"--out {out} is the --compare folder: write the new model elsewhere; "
+                f"--output {out} is the --compare folder: write the new model elsewhere; "
                 "--promote replaces the compared folder when the new model is not worse"
             )
         read_config(compare)  # fail now, not after the embedding work
@@ -319,7 +320,14 @@ def train(
             comparison = compare_models(model, old, compare, evaluation.frame, seed)
             extra["comparison"] = comparison
         training = _training_record(labelled, t, groups, meta, group_by, list(data))
-        save_model(model, staging, training=training, extra=extra, embedder_ref=embedder_ref)
+        save_model(
+            model,
+            staging,
+            training=training,
+            extra=extra,
+            embedder_ref=embedder_ref,
+            trained_on=content_digests(frame),
+        )
         write_card(staging)
         swap_in(staging, out)
     finally:
