@@ -301,3 +301,14 @@ def test_a_bad_extra_field_is_an_item_problem(tmp_path: Path) -> None:
     path.write_text(json.dumps(feed) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"items\.0\.module.*a string"):
         read_input(path)
+
+
+def test_the_headline_is_not_repeated_as_the_first_paragraph() -> None:
+    from relevance.io.html import read_html
+
+    pages = sorted((Path(__file__).parent / "fixtures" / "pages").glob("*.html"))
+    assert len(pages) >= 15
+    for path in pages:  # natgeo, pcgamer and TIME print it again at the top of the body
+        parsed = read_html(path)
+        first = parsed.body.split("\n\n")[0]
+        assert first.casefold().rstrip(".") != parsed.title.casefold().rstrip("."), path.name

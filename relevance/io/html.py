@@ -127,7 +127,19 @@ def _article(root: HtmlElement, url: str) -> tuple[str, str, datetime.date | Non
         title = next((h for h in headlines if h), "") or _meta(root, "og:title")
     else:  # "Headline - Site name": the page's own <h1> is the headline
         title = next((h for h in headlines if len(h) >= 10 and h in title), title)
-    return title, body, date
+    return title, _without_headline(body, title), date
+
+
+def _without_headline(body: str, title: str) -> str:
+    """The body without the headline the extractor kept as its first paragraph."""
+    paragraphs = body.split("\n\n")
+    if len(paragraphs) > 1 and title and _words(paragraphs[0]) == _words(title):
+        return "\n\n".join(paragraphs[1:])
+    return body
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
 
 
 def _iso_date(value: str | None) -> datetime.date | None:
