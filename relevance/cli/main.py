@@ -1,9 +1,9 @@
 """The ``relevance`` command: each subcommand parses its flags and calls one library function.
 
 Subcommands live in their own modules (``relevance.cli.score``, ``parse``, ``train``,
-``evaluate``, ``add_backend``); this one builds the parser and turns the library's errors into exit
-statuses: 0 done, 1 an unusable embedding cache, 2 bad input, model, output or option,
-3 promotion refused, 130 interrupted.
+``evaluate``, ``add_backend``); this one builds the parser and turns the library's errors
+into exit statuses: 0 done, 1 an unusable embedding cache, 2 bad input, model, output or
+option, 3 promotion refused, 130 interrupted.
 """
 
 from __future__ import annotations
