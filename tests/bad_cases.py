@@ -56,7 +56,7 @@ PAGE_CASES = [
             "item",
             6,
             "items.2",
-            "non-empty title or blurb",
+            "non-empty title or summary",
             [page_feed("bad", [ITEMS[0], ("3", "Stocks fall", "")])],
         ),
     ),

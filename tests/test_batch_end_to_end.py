@@ -76,5 +76,6 @@ def test_cli_streams_many_formats_and_resumes(tmp_path, capsys):
     assert main(["score", str(SEED / "page.txt"), "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "1/1" in err and "items/s" in err and f"wrote {out}" in err
-    header = "feed_id,item_id,title,probability,p_story,p_topic,relevant,rank"
+    # a page's items carry the heading of their module (the seed page: "Recommended Stories")
+    header = "feed_id,item_id,title,probability,p_story,p_topic,relevant,rank,module"
     assert out.read_text().splitlines()[0] == header

@@ -35,6 +35,7 @@ def test_seed_page_ranks_relevant_first_and_threshold_is_right(tmp_path, model_d
     labels = _labels()
     assert len(rows) == 20 and list(rows[0]) == [
         "feed_id", "item_id", "title", "probability", "p_story", "p_topic", "relevant", "rank",
+        "module",  # the page's module heading ("Recommended Stories")
     ]  # fmt: skip
     assert all(r["probability"] == r["p_topic"] >= r["p_story"] for r in rows)
     worst_relevant = max(r["rank"] for r in rows if labels[r["item_id"]] == 1)

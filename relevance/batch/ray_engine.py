@@ -30,7 +30,14 @@ from relevance.batch.score import prepare_model, score_frame
 from relevance.batch.sinks import FileSink, StdoutSink, output_format
 from relevance.extras import require
 from relevance.io.rejects import SeenIds
-from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS, InputError
+from relevance.io.schema import (
+    GRADE,
+    ITEM_EXTRAS,
+    LABEL,
+    LONG_COLUMNS,
+    InputError,
+    missing_column,
+)
 from relevance.io.streams import (
     DEFAULT_FEEDS_PER_CHUNK,
     Source,
@@ -43,7 +50,7 @@ from relevance.io.streams import (
 from relevance.model.estimator import PASSED_THROUGH
 from relevance.progress import Progress, ProgressEvent, report
 
-ITEM_COLUMNS = ["item_id", "item_title", "item_summary", LABEL, GRADE]
+ITEM_COLUMNS = ["item_id", "item_title", "item_summary", LABEL, GRADE, *ITEM_EXTRAS]
 
 
 def packed_schema():
@@ -60,6 +67,7 @@ def packed_schema():
             ("item_summary", pa.list_(text)),
             (LABEL, pa.list_(pa.int64())),
             (GRADE, pa.list_(pa.int64())),
+            *((n, pa.list_(pa.bool_() if t is bool else text)) for n, t in ITEM_EXTRAS.items()),
         ]
     )
 
@@ -75,6 +83,9 @@ def pack(frame: pd.DataFrame):
         c: frame[c].astype(object).to_numpy() if c in frame.columns else None
         for c in (LABEL, GRADE)
     }
+    extras = {
+        c: frame[c].to_numpy(dtype=object) if c in frame.columns else None for c in ITEM_EXTRAS
+    }
     for start, end in zip(starts, bounds, strict=True):
         for col in ("feed_id", "article_title", "article_body"):
             columns[col].append(frame[col].iat[start])
@@ -85,6 +96,9 @@ def pack(frame: pd.DataFrame):
                 columns[col].append([None] * (end - start))
             else:
                 columns[col].append([None if pd.isna(v) else int(v) for v in values[start:end]])
+        for col, values in extras.items():  # optional item fields, passed through as they are
+            part = [None] * (end - start) if values is None else list(values[start:end])
+            columns[col].append(part)
     return pa.Table.from_pydict(columns, schema=packed_schema())
 
 
@@ -97,10 +111,14 @@ def unpack(batch: pd.DataFrame) -> pd.DataFrame:
         out[col] = np.array(flat, dtype=object)
     frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()})
     targets = {c: frame.pop(c) for c in (LABEL, GRADE)}
+    extras = {c: frame.pop(c) for c in ITEM_EXTRAS}
     frame = frame[LONG_COLUMNS]
     for col, values in targets.items():
         if values.notna().any():
             frame[col] = pd.array([None if pd.isna(v) else int(v) for v in values], dtype="Int64")
+    for col, values in extras.items():
+        if values.notna().any():
+            frame[col] = values.astype(object).where(values.notna(), None)
     return frame
 
 
@@ -180,7 +198,7 @@ class FeedScorer:
         scored = score_frame(unpack(batch), self.model, **self.decision)
         for column in PASSED_THROUGH:  # one schema for every block
             if column not in scored.columns:
-                scored[column] = pd.array([None] * len(scored), dtype="Int64")
+                scored[column] = missing_column(column, len(scored))
         return scored
 
 

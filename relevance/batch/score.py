@@ -76,7 +76,11 @@ def prepare_model(
     from relevance.persistence.artifacts import load_model
 
     model = load_model(
-        model_dir, embedder=embedder, backend=backend, cache=use_cache, cache_dir=cache_dir  # type: ignore[arg-type]
+        model_dir,
+        embedder=embedder,  # type: ignore[arg-type]
+        backend=backend,
+        cache=use_cache,
+        cache_dir=cache_dir,
     )
     if isinstance(model.embedder_, CachedEmbedder):
         model.embedder_.in_memory = SCORING_LRU

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from relevance.batch.outputs import OutputError, ResumeError, format_for, render_table
-from relevance.io.schema import GRADE, LABEL
+from relevance.io.schema import GRADE, ITEM_EXTRAS, LABEL, missing_column
 from relevance.model.estimator import PASSED_THROUGH, SCORE_COLUMNS
 from relevance.model.explain import EXPLAIN_COLUMNS
 
@@ -68,8 +68,7 @@ def conform(scored: pd.DataFrame, columns: list[str], warn: list[bool]) -> pd.Da
     """Fit a chunk to the output's fixed columns (labels may be absent from some feeds)."""
     for column in PASSED_THROUGH:
         if column in columns and column not in scored.columns:
-            missing = pd.array([pd.NA] * len(scored), dtype="Int64")
-            scored = scored.assign(**{column: missing})
+            scored = scored.assign(**{column: missing_column(column, len(scored))})
         late = column in scored.columns and column not in columns
         if late and scored[column].notna().any() and not warn[0]:
             warn[0] = True
@@ -82,7 +81,7 @@ def conform(scored: pd.DataFrame, columns: list[str], warn: list[bool]) -> pd.Da
 
 
 def output_columns(scored: pd.DataFrame) -> list[str]:
-    """The output's columns, fixed by its first chunk: labels and grades if it has some."""
+    """The output's columns, fixed by its first chunk: the passed-through ones it has."""
     passed = [c for c in PASSED_THROUGH if c in scored.columns and scored[c].notna().any()]
     why = [c for c in EXPLAIN_COLUMNS if c in scored.columns]
     return [*SCORE_COLUMNS, *passed, *why]
@@ -115,6 +114,15 @@ def _json_label(value: Any) -> str | None:
     return repr(int(value))
 
 
+def _json_optional(value: Any) -> str | None:
+    """An optional item field (module, href, self_link); None when missing, left out."""
+    if value is None or value is pd.NA or value != value:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    return encode_basestring(str(value))
+
+
 _CONVERT = {
     "probability": _json_float,
     "relevant": lambda value: "true" if value else "false",
@@ -123,6 +131,7 @@ _CONVERT = {
     "p_topic": _json_level,
     LABEL: _json_label,
     GRADE: _json_label,
+    **{name: _json_optional for name in ITEM_EXTRAS},
 }
 
 
@@ -181,6 +190,7 @@ def arrow_schema(columns: list[str]):
         "rank": pa.int64(),
         LABEL: pa.int64(),
         GRADE: pa.int64(),
+        **{n: pa.bool_() if t is bool else pa.string() for n, t in ITEM_EXTRAS.items()},
         **{c: pa.string() for c in EXPLAIN_COLUMNS},
     }
     return pa.schema([(c, types[c]) for c in columns])

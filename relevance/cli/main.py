@@ -1,9 +1,9 @@
 """The ``relevance`` command: each subcommand parses its flags and calls one library function.
 
-Subcommands live in their own modules (``relevance.cli.score``, ``train``, ``evaluate``,
-``add_backend``, ``serve``); this one builds the parser and turns the library's errors into exit
-statuses: 0 done, 1 an unusable embedding cache, 2 bad input, model, output or option,
-3 promotion refused, 130 interrupted.
+Subcommands live in their own modules (``relevance.cli.score``, ``parse``, ``train``,
+``evaluate``, ``add_backend``, ``serve``); this one builds the parser and turns the library's
+errors into exit statuses: 0 done, 1 an unusable embedding cache, 2 bad input, model, output or
+option, 3 promotion refused, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 # score``) would make the package and this module import each other.
 import relevance.cli.add_backend as add_backend
 import relevance.cli.evaluate as evaluate
+import relevance.cli.parse as parse
 import relevance.cli.score as score
 import relevance.cli.serve as serve
 import relevance.cli.train as train
@@ -27,6 +28,8 @@ output or option, 3 promotion refused (train --promote), 130 interrupted (Ctrl-C
 
 examples:
   relevance score data/seed/page.txt
+  relevance score page.html
+  relevance parse page.html -o feeds.jsonl
   relevance score feeds.jsonl.gz -o scores.parquet --level story
   relevance evaluate labelled.jsonl -o build/report
   relevance train labelled.jsonl --meta labelled.meta.jsonl --group-by anchor.story -o build/m
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     score.register_cli(sub)
+    parse.register_cli(sub)
     evaluate.register_cli(sub)
     train.register_cli(sub)
     add_backend.register_cli(sub)
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter(f"relevance {args.command}: %(message)s"))
     log.addHandler(handler)
     level, log.level = log.level, logging.INFO
+    extractor = logging.getLogger("trafilatura")  # its "discarding data" notes are not ours
+    extractor_level, extractor.level = extractor.level, logging.ERROR
     try:
         return args.func(args)
     except (
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
+        extractor.setLevel(extractor_level)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from relevance.io import formats
 
 EXAMPLES = """examples:
   relevance score page.txt                         ranked table of a scraped page
+  relevance score page.html                        a publisher's page, as saved from a browser
   relevance score feeds.jsonl.gz -o scores.parquet streaming, cached, resumable
   relevance score feeds.csv --level story --top-k 3 -o more_on_this_story.jsonl
   relevance score page.txt --explain               why each item scored as it did
@@ -41,7 +42,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "inputs",
         nargs="+",
-        help="scraped pages (.txt) or feeds (.jsonl[.gz], .csv[.gz], .parquet)",
+        help="pages (.html, .txt) or feeds (.jsonl[.gz], .csv[.gz], .parquet)",
     )
     p.add_argument(
         "--model", type=Path, default=None, help="model folder (default: the shipped model, or "

@@ -4,7 +4,8 @@ A reader module defines ``read_blocks(src, reading, block_rows)``, yielding long
 tables of whole, validated feeds (each row with its ``_unit``), and
 ``count_records(src)``, the records a progress bar will count; it may define
 ``inspect(path, fmt)``, a whole-file problem found before the run (columns, encoding).
-To add a format (an HTML page reader, say) write such a module and ``register`` it.
+To add a format write such a module and ``register`` it; text pages and HTML pages share
+one (``relevance.io.pages``), which picks the parser by the format's name.
 Kept free of heavy imports: the CLI reads ``names()`` for ``--help``.
 """
 
@@ -37,6 +38,7 @@ def register(fmt: Format) -> None:
 
 
 register(Format("page", (".txt",), "relevance.io.pages"))
+register(Format("html", (".html", ".htm", ".xhtml"), "relevance.io.pages"))
 register(Format("jsonl", (".jsonl.gz", ".jsonl", ".ndjson"), "relevance.io.jsonl"))
 register(Format("csv", (".csv.gz", ".csv"), "relevance.io.table_feeds"))
 register(Format("parquet", (".parquet",), "relevance.io.table_feeds"))
@@ -54,12 +56,12 @@ def get(name: str, source: str = "-") -> Format:
 
 
 def detect_format(path: str | Path) -> str:
-    """A format from the file name; for other names the content decides (JSONL or page).
+    """A format from the file name; for other names the content decides (JSONL, HTML, page).
 
-    A ``.txt`` file whose text starts with ``{`` is JSONL: scrapers and exports use
-    ``.txt`` for both.
+    A ``.txt`` file whose text starts with ``{`` is JSONL, and one that starts with HTML
+    markup is HTML: scrapers and exports use ``.txt`` for all three.
     """
-    from relevance.io.page import looks_like_page
+    from relevance.io.page import looks_like_html, looks_like_page
 
     name = Path(path).name.lower()
     by_suffix = next(
@@ -74,6 +76,8 @@ def detect_format(path: str | Path) -> str:
         raise InputError(str(path), "0", "<file>", str(path), f"a readable file ({exc})") from None
     if head.lstrip("\ufeff \t\r\n").startswith("{"):
         return "jsonl"
+    if looks_like_html(head):
+        return "html"
     if looks_like_page(head) or head.strip():
         return "page"
     raise InputError(str(path), "1", "<file>", "", "a non-empty page or feeds file")

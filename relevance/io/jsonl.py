@@ -17,7 +17,15 @@ import pandas as pd
 from relevance.io.errors import InputError
 from relevance.io.limits import bounded_lines, overlong
 from relevance.io.reading import POS, UNIT, Cleaner, Reading, Source, duplicate
-from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS, Feed, check_feed, parse_json_line
+from relevance.io.schema import (
+    GRADE,
+    ITEM_EXTRAS,
+    LABEL,
+    LONG_COLUMNS,
+    Feed,
+    check_feed,
+    parse_json_line,
+)
 
 
 def open_lines(path: Path):
@@ -89,7 +97,7 @@ def read_blocks(src: Source, rd: Reading, block_rows: int) -> Iterator[pd.DataFr
 
 def _feeds_frame(feeds: list[tuple[Feed, int, int]], clean: Cleaner) -> pd.DataFrame:
     """Rows of the good items, texts cleaned (memoised); labels as nullable integers."""
-    cols: dict[str, list] = {c: [] for c in [*LONG_COLUMNS, LABEL, GRADE, UNIT, POS]}
+    cols: dict[str, list] = {c: [] for c in [*LONG_COLUMNS, LABEL, GRADE, *ITEM_EXTRAS, UNIT, POS]}
     for feed, unit, lineno in feeds:
         a_title, a_body = clean(feed.article.title), clean(feed.article.body)
         for item in feed.items:
@@ -101,12 +109,17 @@ def _feeds_frame(feeds: list[tuple[Feed, int, int]], clean: Cleaner) -> pd.DataF
             cols["item_summary"].append(clean(item.summary))
             cols[LABEL].append(item.label)
             cols[GRADE].append(item.grade)
+            for name in ITEM_EXTRAS:
+                cols[name].append(getattr(item, name))
             cols[UNIT].append(unit)
             cols[POS].append(lineno)
     frame = pd.DataFrame({c: pd.Series(cols[c], dtype=object) for c in LONG_COLUMNS})
     for column in (LABEL, GRADE):
         if any(v is not None for v in cols[column]):
             frame[column] = pd.array(cols[column], dtype="Int64")
+    for name in ITEM_EXTRAS:  # passed through to the output when some item has it
+        if any(v is not None for v in cols[name]):
+            frame[name] = pd.Series(cols[name], dtype=object)
     frame[UNIT] = np.asarray(cols[UNIT], dtype=np.int64)
     frame[POS] = np.asarray(cols[POS], dtype=np.int64)
     return frame

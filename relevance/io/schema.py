@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 from pydantic import (
     BaseModel,
@@ -38,6 +39,17 @@ LONG_COLUMNS = [
 LABEL = "label"
 #: Graded relevance: 0 off-topic, 1 a related story, 2 the same story (label 1).
 GRADE = "grade"
+#: Optional item fields carried from the input to the scoring output, with their type:
+#: where a page listed the item (``module``), its link, and whether it links to the
+#: article itself. A column is passed through when some item has the field.
+ITEM_EXTRAS: dict[str, type] = {"module": str, "href": str, "self_link": bool}
+
+
+def missing_column(name: str, n: int) -> object:
+    """``n`` missing values of a passed-through column, typed as the column is."""
+    if name in ITEM_EXTRAS:
+        return np.full(n, None, dtype=object)
+    return pd.array([pd.NA] * n, dtype="Int64")
 
 
 class Item(BaseModel):
@@ -47,6 +59,9 @@ class Item(BaseModel):
     summary: str = Field("", max_length=MAX_FIELD_CHARS)
     label: int | None = None
     grade: int | None = None
+    module: str | None = None
+    href: str | None = None
+    self_link: bool | None = None
 
     @field_validator("title", "summary", mode="before")
     @classmethod
@@ -112,6 +127,8 @@ def _expected(err: dict) -> str:
         return "an integer 0, 1 or 2" if GRADE in err.get("loc", ()) else "an integer 0 or 1"
     if kind == "too_short":
         return "at least one item"
+    if kind.startswith("bool"):
+        return "true, false or null"
     return err.get("msg", "a valid value")
 
 
@@ -143,6 +160,9 @@ class _Item(NamedTuple):
     summary: str
     label: int | None
     grade: int | None
+    module: str | None = None
+    href: str | None = None
+    self_link: bool | None = None
 
 
 class _Feed(NamedTuple):
@@ -209,8 +229,12 @@ def _fast_check(record: dict, clean: Callable[[str], str]) -> FeedCheck | None:
                 label = story
             elif label != story:
                 return None
+        extras = [item.get(name) for name in ITEM_EXTRAS]
+        for value, kind in zip(extras, ITEM_EXTRAS.values(), strict=True):
+            if value is not None and type(value) is not kind:
+                return None
         ids.add(item_id)
-        out.append(_Item(item_id, i_title, summary, label, grade))
+        out.append(_Item(item_id, i_title, summary, label, grade, *extras))
     return FeedCheck(_Feed(feed_id, _Article(title, body), out), [])
 
 
@@ -340,11 +364,14 @@ def feeds_to_frame(feeds: Iterable[Feed]) -> pd.DataFrame:
                 "item_summary": clean_text(item.summary),
                 LABEL: item.label,
                 GRADE: item.grade,
+                **{name: getattr(item, name) for name in ITEM_EXTRAS},
             }
             has_label = has_label or item.label is not None
             has_grade = has_grade or item.grade is not None
             rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*LONG_COLUMNS, LABEL, GRADE])
+    frame = pd.DataFrame(rows, columns=[*LONG_COLUMNS, LABEL, GRADE, *ITEM_EXTRAS])
+    extras = [c for c in ITEM_EXTRAS if frame[c].notna().any()]
+    frame = frame.drop(columns=[c for c in ITEM_EXTRAS if c not in extras])
     if has_label:
         frame[LABEL] = pd.array(frame[LABEL], dtype="Int64")
     if has_grade:

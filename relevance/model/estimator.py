@@ -26,7 +26,7 @@ from relevance.embed.encoder import (
     SentenceTransformerEmbedder,
     embed_feeds,
 )
-from relevance.io.schema import GRADE, LABEL, check_frame
+from relevance.io.schema import GRADE, ITEM_EXTRAS, LABEL, check_frame
 from relevance.io.text import FeedTexts
 from relevance.model import fitting
 from relevance.model.calibration import METHODS, longness
@@ -47,8 +47,9 @@ SCORE_COLUMNS = [
 ]  # fmt: skip
 #: L2 strength of the stage heads: ~60 features, a few thousand items.
 DEFAULT_C = 0.1
-#: Columns of the input passed through to the output when present.
-PASSED_THROUGH = (LABEL, GRADE)
+#: Columns of the input passed through to the output when present: the targets, and the
+#: optional item fields (``relevance.io.schema.ITEM_EXTRAS``: module, href, self_link).
+PASSED_THROUGH = (LABEL, GRADE, *ITEM_EXTRAS)
 
 
 @dataclass
@@ -331,7 +332,7 @@ class RelevanceModel(BaseEstimator):
         top_k: int | None = None,
         explanation: dict[str, np.ndarray] | None = None,
     ) -> pd.DataFrame:
-        """``SCORE_COLUMNS`` (+ label/grade when the input has them, + ``passage``/``shared``).
+        """``SCORE_COLUMNS`` (+ the ``PASSED_THROUGH`` columns it has, + ``passage``/``shared``).
 
         ``level`` drives ``probability``, ``relevant`` and ``rank``; ``threshold`` replaces
         the level's trained one; ``top_k`` keeps at most that many items per feed (the
@@ -409,7 +410,7 @@ def _with_targets(X: pd.DataFrame, y: np.ndarray | None) -> pd.DataFrame:
         y = np.asarray(y)
         if len(y) != len(X):
             raise ValueError(f"y has {len(y)} targets for {len(X)} rows")
-        X = X.drop(columns=[c for c in PASSED_THROUGH if c in X.columns])
+        X = X.drop(columns=[c for c in (LABEL, GRADE) if c in X.columns])
         if np.isin(y, [0, 1]).all():
             X = X.assign(**{LABEL: y})
         else:

@@ -152,6 +152,7 @@ def _how_to_use(c: dict) -> list[str]:
         "",
         "```python",
         "import relevance",
+        "",
         "model = relevance.load_model(DIR)",
         'ranked = model.rank("Article title. Article text ...", ["headline one", "headline two"])',
         "```",
