@@ -127,7 +127,7 @@ def test_sigkill_then_resume_gives_the_bytes_of_an_uninterrupted_run(folder, man
 
 
 def test_ctrl_c_stops_cleanly_and_resume_completes(folder, many, tmp_path):
-    good = jsonl(tmp_path / "good.jsonl", make_feeds(30, 4, seed=21))
+    good = jsonl(tmp_path / "good.jsonl", make_feeds(120, 4, seed=21))  # long enough to stop
     full = tmp_path / "full" / "out.csv"
     assert fake_cli.main(_args(folder, good, full)) == 0
 
