@@ -113,7 +113,9 @@ def legacy(
         cols += ["item_summary"]
         wiki[[*cols, "label", "group"]].to_parquet(t / "train.parquet", index=False)
         test[cols].to_parquet(t / "test.parquet", index=False)
-        env = {**os.environ, "PYTHONPATH": str(code)}
+        # That version's embedding cache has another schema: it gets a cache of its own.
+        cache = str(work / "legacy-cache")
+        env = {**os.environ, "PYTHONPATH": str(code), "XDG_CACHE_HOME": cache}
         argv = [sys.executable, str(ROOT / "benchmarks" / "legacy_recipe.py"), str(t)]
         subprocess.run([*argv, *(["--finetune"] if finetune else [])], check=True, env=env)
         return np.load(t / "scores.npy"), float(json.loads((t / "threshold.json").read_text()))
