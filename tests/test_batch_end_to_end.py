@@ -60,7 +60,7 @@ def test_shipped_folder_has_both_heads():
     [
         (["--resume"], "--resume needs --out"),
         (["--format", "parquet"], "--format parquet needs --out"),
-        (["--engine", "ray", "--resume"], "--engine local only"),
+        (["--engine", "ray", "--resume"], "--resume needs --out"),
     ],
 )
 def test_cli_output_errors_exit_2(extra, message, capsys):

@@ -94,3 +94,42 @@ def test_ray_refuses_a_feed_id_repeated_across_files(tmp_path, fitted_fake_model
             embedder_factory="fakes:FakeEmbedder",
         )
     assert not out.exists() and not partial_path(out).exists()
+
+
+@pytest.mark.slow
+def test_ray_resumes_its_own_run_and_the_local_engines(tmp_path, fitted_fake_model, monkeypatch):
+    """A stopped run, of either engine, continued by `--engine ray --resume`: the same bytes."""
+    _need_ray()
+    from relevance.batch.ray_engine import score_ray
+    from relevance.batch.sinks import partial_path
+
+    folder = save_fake_model(fitted_fake_model[0], tmp_path / "model")
+    paths = write_inputs(tmp_path, n_feeds=12, n_items=4)
+    second = pd.read_parquet(paths["parquet"])
+    second["feed_id"] = "b-" + second["feed_id"]
+    second.to_parquet(paths["parquet"], index=False, row_group_size=10)
+    inputs = [paths["jsonl"], paths["parquet"]]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
+    model, _ = load_fake(folder, use_cache=False)
+    full = tmp_path / "full.jsonl"
+    score_files(model, inputs, full, feeds_per_chunk=5, progress=None)
+    ray_args = {"feeds_per_chunk": 5, "use_cache": False, "embedder_factory": "fakes:FakeEmbedder"}
+
+    def interrupt(event):  # Ctrl-C once ten feeds are committed
+        if event.done >= 10 and not event.finished:
+            raise KeyboardInterrupt
+
+    stopped = tmp_path / "ray.jsonl"
+    with pytest.raises(KeyboardInterrupt, match="--resume continues"):
+        score_ray(folder, inputs, out=stopped, progress=interrupt, **ray_args)
+    assert not stopped.exists() and partial_path(stopped).exists()
+    summary = score_ray(folder, inputs, out=stopped, resume=True, progress=None, **ray_args)
+    assert summary.skipped_feeds >= 10 and summary.feeds == 24 - summary.skipped_feeds
+    assert stopped.read_bytes() == full.read_bytes()
+
+    local = tmp_path / "local.jsonl"
+    early = score_files(model, inputs, local, feeds_per_chunk=5, progress=None, max_chunks=3)
+    assert not early.complete and not local.exists()
+    summary = score_ray(folder, inputs, out=local, resume=True, progress=None, **ray_args)
+    assert summary.skipped_feeds == 15 and summary.feeds == 9  # 12 + 3: into the second file
+    assert local.read_bytes() == full.read_bytes()

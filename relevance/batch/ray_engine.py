@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relevance.batch.engine import RunSummary, caption
+from relevance.batch.engine import RunSummary, _Run
 from relevance.batch.score import prepare_model, score_frame
-from relevance.batch.sinks import FileSink, StdoutSink, output_format
+from relevance.batch.sinks import FileSink, check_output, output_format
 from relevance.extras import require
-from relevance.io.rejects import SeenIds
+from relevance.io.formats import get as get_format
+from relevance.io.reading import Reading
 from relevance.io.schema import (
     GRADE,
     ITEM_EXTRAS,
@@ -122,9 +123,21 @@ def unpack(batch: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _datasource(srcs: list[Source], feeds_per_block: int):
+def skips_per_file(srcs: list[Source], skip: int) -> list[int]:
+    """How many of each file's records a resumed run has done (``skip`` in all, in order)."""
+    out = []
+    for src in srcs:
+        n = 0 if src.problem is not None else get_format(src.fmt).reader().count_records(src)
+        out.append(min(skip, n))
+        skip -= out[-1]
+    return out
+
+
+def _datasource(srcs: list[Source], feeds_per_block: int, skip: int = 0):
     from ray.data import Datasource, ReadTask
     from ray.data.block import BlockMetadata
+
+    skips = skips_per_file(srcs, skip) if skip else [0] * len(srcs)
 
     class FeedFiles(Datasource):
         """One read task per input file, yielding packed whole feeds."""
@@ -134,10 +147,11 @@ def _datasource(srcs: list[Source], feeds_per_block: int):
 
         def get_read_tasks(self, parallelism: int, **_: object) -> list:
             tasks = []
-            for src in srcs:
+            for src, done in zip(srcs, skips, strict=True):
 
-                def read(src: Source = src):
-                    for chunk in rechunk(iter_blocks([src]), feeds_per_block):
+                def read(src: Source = src, done: int = done):
+                    blocks = iter_blocks([src], Reading(skip=done))
+                    for chunk in rechunk(blocks, feeds_per_block):
                         yield pack(chunk)
 
                 meta = BlockMetadata(
@@ -270,8 +284,13 @@ def score_ray(
     threshold: float | None = None,
     top_k: int | None = None,
     explain: bool = False,
+    resume: bool = False,
 ) -> RunSummary:
     """Score ``inputs`` on Ray and write ``out`` atomically.
+
+    Every block of whole feeds that reaches the driver is committed as the local engine
+    commits a chunk (``OUT.progress.json``), so ``resume`` continues an interrupted run,
+    started by either engine, from its last commit.
 
     Without ``address`` a private local Ray is started on 127.0.0.1 and stopped at the
     end (``start_ray``); with one (``HOST:PORT`` or ``auto``) that cluster is joined.
@@ -283,6 +302,8 @@ def score_ray(
     from relevance.persistence.artifacts import load_model
 
     start = time.perf_counter()
+    if out is not None:
+        check_output(Path(out))
     srcs = sources(inputs, input_format)
     kind, gz = output_format(out, fmt)
     # Fail here, with the clear message, rather than inside every actor.
@@ -299,8 +320,16 @@ def score_ray(
         "top_k": top_k,
         "explain": explain,
     }
-    label = caption(loaded, decision["level"], threshold)
-    sink = FileSink(Path(out), kind, gz) if out is not None else StdoutSink(kind, label)
+    options = {  # as the local engine records them: either engine resumes the other's run
+        "format": kind,
+        "gzip": gz,
+        "feeds_per_chunk": feeds_per_chunk,
+        "input_format": input_format,
+        "on_error": "error",
+        **decision,
+    }
+    run = _Run.open(loaded, srcs, out, kind, gz, resume, "error", options)
+    sink = run.sink
     started = not ray.is_initialized()
     if started:
         start_ray(ray, address)
@@ -310,7 +339,8 @@ def score_ray(
         ctx.enable_progress_bars = False  # ours counts feeds, not blocks
         logging.getLogger("ray.data").setLevel(logging.ERROR)
         ds = ray.data.read_datasource(
-            _datasource(srcs, feeds_per_chunk), ray_remote_args={"max_retries": RETRIES}
+            _datasource(srcs, feeds_per_chunk, run.skip),
+            ray_remote_args={"max_retries": RETRIES},
         )
         ds = ds.map_batches(
             FeedScorer,
@@ -333,10 +363,23 @@ def score_ray(
             max_task_retries=RETRIES,
         )
         feeds = rows = 0
-        last = None
         total = count_feeds(srcs) if progress else None
-        report(progress, ProgressEvent("scoring (ray)", 0, total, "feed"))
-        seen = SeenIds()  # each read task sees one file: repeats across files are found here
+        report(progress, ProgressEvent("scoring (ray)", run.skip, total, "feed"))
+        seen = run.seen  # each read task sees one file: repeats across files are found here
+        pending = None  # the last feed of a block: it may go on in the next block
+
+        def commit(done: pd.DataFrame) -> None:
+            nonlocal feeds, rows
+            ids = done["feed_id"].to_numpy(dtype=object)
+            for s in run_starts(ids):
+                if not seen.add(ids[s]):
+                    expected = "each feed once in the input (this feed id was seen before)"
+                    raise InputError("<input>", "-", "feed_id", ids[s], expected)
+            sink.write(done)
+            feeds, rows = feeds + len(run_starts(ids)), rows + len(done)
+            run.commit(done, run.skip + feeds)
+            report(progress, ProgressEvent("scoring (ray)", run.skip + feeds, total, "feed"))
+
         # Held and closed explicitly: on an error the for-loop's own iterator would live on
         # in the traceback, and its executor would still be streaming at ray.shutdown().
         batches = iter(ds.iter_batches(batch_format="pandas", batch_size=None))
@@ -344,31 +387,47 @@ def score_ray(
             for batch in batches:
                 if not len(batch):
                     continue
-                ids = batch["feed_id"].to_numpy(dtype=object)
-                starts = run_starts(ids)
-                for s in starts[int(ids[0] == last) :]:  # a feed may span two blocks
-                    if not seen.add(ids[s]):
-                        expected = "each feed once in the input (this feed id was seen before)"
-                        raise InputError("<input>", "-", "feed_id", ids[s], expected)
-                sink.write(batch)
-                n = len(starts) - int(ids[0] == last)
-                last = ids[-1]
-                feeds, rows = feeds + n, rows + len(batch)
-                report(progress, ProgressEvent("scoring (ray)", feeds, total, "feed"))
-        sink.commit()
-        report(progress, ProgressEvent("scoring (ray)", feeds, total, "feed", finished=True))
-        sink.finish()
+                if pending is not None:
+                    batch = pd.concat([pending, batch], ignore_index=True)
+                cut = int(run_starts(batch["feed_id"].to_numpy(dtype=object))[-1])
+                pending = batch.iloc[cut:].reset_index(drop=True)
+                if cut:
+                    commit(batch.iloc[:cut].reset_index(drop=True))
+        if pending is not None:
+            commit(pending)
+        if feeds + run.skip == 0:
+            raise InputError(", ".join(map(str, inputs)), "1", "<file>", "", "at least one feed")
+        report(
+            progress, ProgressEvent("scoring (ray)", run.skip + feeds, total, "feed", finished=True)
+        )
+        run.finish()
+    except KeyboardInterrupt:
+        if run.state_file is None:
+            raise
+        raise KeyboardInterrupt(
+            f"{run.units_done} input records are committed, "
+            "the same command with --resume continues"
+        ) from None
     except Exception as exc:
         bad = _input_error(exc)
         if bad is None:
             raise
         if isinstance(sink, FileSink):
-            sink.discard()
+            run.discard()
         if bad is exc:
             raise
         raise bad from None  # the reader's own error, as the local engine raises it
     finally:
-        sink.close()
+        run.close()
         if started:
             ray.shutdown()
-    return RunSummary(feeds, rows, 0, time.perf_counter() - start, True)
+    return RunSummary(
+        feeds,
+        rows,
+        0,
+        time.perf_counter() - start,
+        True,
+        skipped_feeds=run.skip,
+        feeds_total=int(run.state.get("feeds_done", feeds)),
+        rows_total=int(run.state.get("rows_done", rows)),
+    )

@@ -128,7 +128,7 @@ def _written(out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from relevance.batch.outputs import OutputError, ResumeError
+    from relevance.batch.outputs import OutputError
     from relevance.batch.sinks import check_output, output_format
     from relevance.cli.progress import make_progress
 
@@ -153,8 +153,6 @@ def run(args: argparse.Namespace) -> int:
         if args.engine == "ray":
             from relevance.batch.ray_engine import score_ray
 
-            if args.resume:
-                raise ResumeError("--resume works with --engine local only")
             if args.on_error != "error":
                 raise OutputError("--on-error skip works with --engine local only")
             summary = score_ray(
@@ -166,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
                 address=args.ray_address,
                 actors=args.ray_actors,
                 cpus_per_actor=args.ray_cpus_per_actor,
+                resume=args.resume,
                 **common,
             )
         else:
