@@ -12,7 +12,13 @@ from relevance.io.page import Page, PageParseError
 from relevance.io.pages import page_feed
 from relevance.io.schema import check_feed
 
-_TAG = re.compile(r"<\s*/?[A-Za-z!]")  # markup; an escaped "&lt;" in text is no tag
+#: A tag the generator writes. Not any "<" before a letter: an escaped "&lt;" next to a word
+#: ("&lt; river", "&lt;flood") is page text, rightly kept as "< river".
+_TAG = re.compile(
+    r"<\s*/?(?:div|p|h2|h3|ul|li|span|section|aside|nav|article|strong|a|footer|table|td"
+    r"|html|head|title|body|!doctype)(?=[\s>/])",
+    re.IGNORECASE,
+)
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
