@@ -151,10 +151,7 @@ def score_files(
     except KeyboardInterrupt:
         if run.state_file is None:
             raise
-        raise KeyboardInterrupt(
-            f"{run.units_done} input records are committed, "
-            "the same command with --resume continues"
-        ) from None
+        raise run.interrupted() from None
     finally:
         run.close()
     return _summary(model, feeds, rows, chunks, start, True, run)
@@ -277,6 +274,13 @@ class _Run:
             if self.ids_fh is not None:
                 self.ids_fh.close()
             ids_path(self.out).unlink(missing_ok=True)
+
+    def interrupted(self) -> KeyboardInterrupt:
+        """What an interruption says: how far the run is committed, and how to go on."""
+        return KeyboardInterrupt(
+            f"{self.units_done} input records are committed, "
+            "the same command with --resume continues"
+        )
 
     def discard(self) -> None:
         """Remove the partial files of a run that cannot be resumed; OUT stays as it was."""

@@ -404,10 +404,7 @@ def score_ray(
     except KeyboardInterrupt:
         if run.state_file is None:
             raise
-        raise KeyboardInterrupt(
-            f"{run.units_done} input records are committed, "
-            "the same command with --resume continues"
-        ) from None
+        raise run.interrupted() from None
     except Exception as exc:
         bad = _input_error(exc)
         if bad is None:

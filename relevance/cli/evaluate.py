@@ -9,6 +9,7 @@ from relevance.cli.options import (
     HELP_FORMAT,
     NON_NEGATIVE,
     POSITIVE,
+    add_cache_options,
     paragraph,
     refuse_clobbering,
     refuse_repeats,
@@ -59,11 +60,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         help="error: stop at the first bad record (exit 2); skip: leave bad records out and "
         "say how many",
     )  # fmt: skip
-    p.add_argument(
-        "--cache-dir", type=Path, default=None,
-        help="embedding cache folder (default: $XDG_CACHE_HOME/relevance)",
-    )  # fmt: skip
-    p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
+    add_cache_options(p)
     p.add_argument(
         "-o", "--output", "--out", dest="out", type=Path, required=True, metavar="DIR",
         help="folder for metrics.json, report.md and report.html",

@@ -134,3 +134,12 @@ def refuse_repeats(paths: Iterable[Path], what: str = "input") -> None:
                 "(given twice, its feeds would count twice)"
             )
         seen[key] = path
+
+
+def add_cache_options(p: argparse.ArgumentParser) -> None:
+    """--cache-dir and --no-cache, worded alike wherever texts are embedded for scoring."""
+    p.add_argument(
+        "--cache-dir", type=Path, default=None,
+        help="embedding cache folder (default: $XDG_CACHE_HOME/relevance)",
+    )  # fmt: skip
+    p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")

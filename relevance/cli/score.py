@@ -12,6 +12,7 @@ from relevance.cli.options import (
     POSITIVE,
     POSITIVE_NUMBER,
     PROBABILITY,
+    add_cache_options,
     paragraph,
     refuse_clobbering,
     refuse_repeats,
@@ -81,11 +82,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         help="embedding backend (default: the model's own); onnx-int8 is ~3x faster and needs "
         "a head fitted for it (relevance add-backend)",
     )  # fmt: skip
-    p.add_argument(
-        "--cache-dir", type=Path, default=None,
-        help="embedding cache folder (default: $XDG_CACHE_HOME/relevance)",
-    )  # fmt: skip
-    p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
+    add_cache_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     p.add_argument(
         "--resume", action="store_true", help="continue an interrupted run into the same --output"
