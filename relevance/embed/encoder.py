@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from relevance.embed.batching import length_batches
 from relevance.io.files import sha256_file
 from relevance.io.text import FeedTexts, feed_texts, pack_windows, split_sentences
 
@@ -160,16 +161,21 @@ class SentenceTransformerEmbedder:
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised embeddings, in batches of similar token length (see ``batching``)."""
         if not len(texts):
             return np.zeros((0, self.dimension), dtype=np.float32)
-        out = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(out, dtype=np.float32)
+        texts = list(texts)
+        lengths = np.minimum(self.count_tokens(texts), self.max_tokens)
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for rows in length_batches(lengths, self.batch_size):
+            out[rows] = self.model.encode(
+                [texts[i] for i in rows],
+                batch_size=len(rows),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return out
 
     @property
     def dimension(self) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from relevance.embed import BACKENDS
+from relevance.embed.batching import length_batches
 from relevance.embed.encoder import (
     DEFAULT_MAX_TOKENS,
     Embedder,
@@ -335,10 +336,8 @@ class OnnxInt8Embedder:
         encodings = self._tokenizer_pair()[0].encode_batch(
             [t.lower() for t in texts] if self._lower else list(texts)
         )
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in length_batches([len(e.ids) for e in encodings], self.batch_size):
             batch = [encodings[i] for i in rows]
             width = len(batch[0].ids)  # the longest: rows are sorted by length
             arrays = {
