@@ -13,7 +13,18 @@ from pathlib import Path
 import fake_cli
 import pandas as pd
 import pytest
-from bad_inputs import Case, feed_case, feeds, jsonl, line_case, rows_case, set_field
+from bad_inputs import (
+    Built,
+    Case,
+    csv_text,
+    feed_case,
+    feeds,
+    jsonl,
+    line_case,
+    rows_case,
+    set_field,
+    without_items,
+)
 from batch_support import load_fake, save_fake_model
 
 from relevance.batch import score_files
@@ -41,7 +52,34 @@ def _big_cell(row: int, col: str):
     return change
 
 
+def _long_csv_record(multiline: bool):
+    """Line 8 (feed 1's third item) made one record over the record size limit.
+
+    One physical line of many short fields (no field is over the field limit), or a
+    quoted field over many short lines: neither is ever held whole, and the records after
+    it are read as usual, at their own line numbers.
+    """
+
+    def build(tmp: Path) -> Built:
+        def edit(lines: list[str]) -> list[str]:
+            if multiline:
+                block = ("y" * 1023 + "\n") * (MAX_RECORD_BYTES // 1024 + 1)
+                lines[7] += ',"' + block + '"'
+            else:
+                lines[7] += ",x" * (MAX_RECORD_BYTES // 2 + 1)
+            return lines
+
+        path = csv_text(tmp, edit)
+        f = feeds()
+        good = [f[0], without_items(f[1], 2), f[2]]
+        return Built([path], good, [("item", "in.csv", 8, "<row>")], "record size limit")
+
+    return build
+
+
 CASES = [
+    Case("long-line-csv", "", _long_csv_record(multiline=False)),
+    Case("long-quoted-record-csv", "", _long_csv_record(multiline=True)),
     # 100,000 levels: json's C decoder itself would raise RecursionError
     Case("deep-json", "", line_case(_nested(100_000), "<json>", f"nested at most {MAX_DEPTH}")),
     # just past the limit, well within Python's recursion limit: still refused

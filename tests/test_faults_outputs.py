@@ -78,8 +78,26 @@ def test_evaluate_refuses_to_write_its_report_over_an_input_or_into_the_model(
     assert "metrics.json: is the input" in capsys.readouterr().err
     before = sorted(p.name for p in folder.iterdir())
     assert main(["evaluate", str(data), "--model", str(folder), "-o", str(folder / "r")]) == 2
-    assert "is the input" in capsys.readouterr().err
+    assert "is inside the input folder" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_nothing_is_written_into_the_default_model_folder(
+    folder, data, capsys, monkeypatch, command
+):
+    """Without --model the default model is used: its closed folder is an input too."""
+    monkeypatch.setenv("RELEVANCE_MODEL", str(folder))
+    before = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    out = folder / "reports" / ("scores.jsonl" if command == "score" else "eval")
+    args = {
+        "score": ["score", str(data), "--out", str(out), "--no-cache", "--no-progress"],
+        "evaluate": ["evaluate", str(data), "-o", str(out), "--no-cache"],
+    }[command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"is inside the input folder {folder}" in err and "Traceback" not in err
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before
 
 
 @pytest.mark.parametrize("where", ["the-file", "inside"])

@@ -95,6 +95,38 @@ def test_a_link_is_a_file_too(saved, tmp_path):
     _refused(saved, r"alias\.json: not listed")
 
 
+@pytest.mark.parametrize("rel", ["README.md", "backends/onnx-int8/README.md"])
+def test_the_model_card_is_hashed_like_every_other_file(shipped_copy, rel):
+    """The card is listed: an edited card is refused, and so is an unlisted (old-style) one."""
+    path = shipped_copy / rel
+    listed = _config(shipped_copy)["files"]
+    assert listed[rel] == sha256_file(path)
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\nThis model is certified for medical use.\n")
+        with pytest.raises(ModelLoadError, match=rf"{rel}: sha256 .* differs"):
+            load_model(shipped_copy, cache=False)
+    finally:
+        path.write_bytes(original)
+    load_model(shipped_copy, cache=False)
+
+
+def test_an_unlisted_card_is_refused_with_how_to_list_it(saved, tmp_path):
+    from relevance.train.card import write_card
+
+    write_card(saved)
+    assert "README.md" in _config(saved)["files"]
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+    write_card(saved)  # rendering again changes nothing: the card is a function of the rest
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+    config = _config(saved)
+    del config["files"]["README.md"]
+    _write_config(saved, config)
+    _refused(saved, r"README\.md: not listed in config\.json.*python -m relevance\.train\.card")
+    write_card(saved)
+    load_model(saved, embedder=FakeEmbedder(), cache=False)
+
+
 def test_the_cache_key_covers_every_embedder_file_not_just_the_weights(shipped_copy):
     """A re-signed tokenizer change (unlisted: refused; listed: another key) never shares
     the untouched model's cache entries, so the untouched model cannot be poisoned."""

@@ -15,7 +15,7 @@ from training_helpers import FakeFinetuner, folder_bytes, noisy_feeds, write_fee
 
 from relevance.io.reader import read_inputs
 from relevance.model.threshold import ObjectiveNotMet
-from relevance.persistence.artifacts import load_model
+from relevance.persistence.artifacts import load_model, sha256_file
 from relevance.train.card import render_card
 from relevance.train.finetune import FinetuneSettings, training_examples
 from relevance.train.heldout import heldout_mask
@@ -207,8 +207,9 @@ def test_model_card_renders_the_key_sections(data):
     assert "English only" in card and "32 tokens" in card
     assert "model-index:" in front  # the held-out figures, machine-readable
     assert "relevance train train.jsonl --meta train.meta.jsonl --group-by anchor.story" in card
-    assert "README.md" not in config["files"]
-    load_model(folder, embedder=FakeEmbedder())  # the card is not verified, nor in the way
+    assert config["files"]["README.md"] == sha256_file(folder / "README.md")
+    assert "`README.md`" not in card  # every hash but its own
+    load_model(folder, embedder=FakeEmbedder())
 
 
 def test_card_says_unknown_provenance_without_meta(data):

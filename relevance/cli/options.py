@@ -102,14 +102,17 @@ def refuse_clobbering(
     ids.pop(None, None)
     for out in outputs:
         hit = real.get(os.path.realpath(out)) or ids.get(_file_id(out))  # type: ignore[arg-type]
-        for inp in inputs:  # an output inside an input folder (a folder of pages)
-            if hit is None and Path(inp).is_dir() and _inside(out, inp):
-                hit = inp
         if hit is not None:
             raise OptionError(
                 f"{flag} {out}: is the input {hit} (the same file); writing it would destroy "
                 "the input. Choose another output"
             )
+        for inp in inputs:  # inside an input folder (of pages, or a model's closed folder)
+            if Path(inp).is_dir() and _inside(out, inp):
+                raise OptionError(
+                    f"{flag} {out}: is inside the input folder {inp}; writing there would "
+                    "change the input. Choose another output"
+                )
     if folder is not None:
         for inp in inputs:
             if _inside(inp, folder):

@@ -88,9 +88,7 @@ def read_config(folder: str | Path) -> dict:
     return config
 
 
-#: The model card: rendered from config.json (which it quotes, hashes included), so it
-#: cannot be listed in it; it is never opened when loading. Allowed at a folder's root
-#: and at the root of each backend's sub-folder, nowhere else.
+#: The model card, rendered from config.json and hashed in it like every other file.
 CARD = "README.md"
 
 
@@ -114,20 +112,21 @@ def verify_files(folder: Path, config: dict) -> None:
         shown = ", ".join(unlisted[:5]) + (
             f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else ""
         )
+        hint = ""
+        if any(PurePosixPath(rel).name == CARD for rel in unlisted):
+            hint = (
+                f"; a {CARD} card from before cards were hashed is listed by re-rendering it: "
+                f"python -m relevance.train.card {folder}"
+            )
         raise ModelLoadError(
             f"{folder}: {shown}: not listed in {CONFIG}; a model folder holds only the files its "
-            f"manifest hashes (plus its {CARD} card), so an unlisted file is refused rather "
-            "than read"
+            f"manifest hashes, so an unlisted file is refused rather than read{hint}"
         )
 
 
 def unlisted_files(folder: Path, config: dict) -> list[str]:
     """Every path under ``folder`` (hidden files and links too) that the manifest does not list."""
-    listed = set(config["files"]) | {CONFIG, CARD}
-    for rel in config["files"]:
-        parts = PurePosixPath(rel).parts
-        if len(parts) == 3 and parts[2] == CONFIG:  # backends/NAME/config.json: a sub-manifest
-            listed.add(f"{parts[0]}/{parts[1]}/{CARD}")
+    listed = set(config["files"]) | {CONFIG}
     out = []
     for path in sorted(folder.rglob("*")):
         if path.is_dir() and not path.is_symlink():

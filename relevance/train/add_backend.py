@@ -74,6 +74,7 @@ def add_backend(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     register(folder, backend)
+    write_card(folder)  # the root card lists the new files' hashes
     return model
 
 

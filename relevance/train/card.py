@@ -5,8 +5,9 @@ bytes) and always in step with the model. It follows the Hugging Face model-card
 conventions: YAML front matter (licence, language, library, base model, data sets,
 metrics, tags, and the held-out results as a model index), then intended use, how
 to use, training data, held-out figures at both levels, and limitations. The card
-is documentation, so it is not listed in config.json's hashes (it could not be: it
-shows them); re-render it with ``python -m relevance.train.card DIR``.
+is listed in config.json's hashes like every other file: it shows every hash but its
+own, so it is rendered from the config without its own entry, then hashed into it.
+Re-render it (and each backend's) with ``python -m relevance.train.card DIR``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-from relevance.io.files import write_atomic
-
-CARD = "README.md"
+from relevance.io.files import sha256_file, write_atomic
+from relevance.persistence.backends import register
+from relevance.persistence.folder import CARD, CONFIG, dump_json
 
 _NAMES = {
     "average_precision": "average precision",
@@ -356,7 +357,7 @@ def _limitations(c: dict) -> list[str]:
 
 def _files(c: dict) -> list[str]:
     out = ["## Files", "", "Verified against these sha256 at load time:", ""]
-    out += [f"- `{name}` `{sha}`" for name, sha in sorted(c["files"].items())]
+    out += [f"- `{name}` `{sha}`" for name, sha in sorted(c["files"].items()) if name != CARD]
     out += ["", "## Versions", "", *(f"- {k} {v}" for k, v in sorted(c["versions"].items()))]
     return out
 
@@ -380,10 +381,26 @@ def render_card(config: dict) -> str:
 
 
 def write_card(folder: str | Path) -> Path:
+    """Render the card of ``folder`` and of each of its backends, and hash each into its config.
+
+    A backend's card is written first: the root's manifest hashes it, and the root's card
+    lists that hash.
+    """
     folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    for backend, rel in sorted(config.get("backends", {}).items()):
+        _write_one(folder / rel)
+        register(folder, backend)
+    return _write_one(folder)
+
+
+def _write_one(folder: Path) -> Path:
+    config_path = folder / CONFIG
+    config = json.loads(config_path.read_text(encoding="utf-8"))
     path = folder / CARD
     write_atomic(path, render_card(config))
+    config["files"][CARD] = sha256_file(path)
+    write_atomic(config_path, dump_json(config))
     return path
 
 
