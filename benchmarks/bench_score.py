@@ -112,6 +112,11 @@ class Recorder:
     def fingerprint(self) -> str:
         return self.inner.fingerprint
 
+    @property
+    def cache_key(self) -> str:
+        """The real encoder's key, so the cold run fills the cache the warm runs read."""
+        return self.inner.cache_key
+
     def count_tokens(self, texts):
         return self.inner.count_tokens(texts)
 
@@ -229,6 +234,8 @@ def throughput(corpus: Path, work: Path) -> dict:
     bare_after = bare_encode(inner, recorder.texts)
     warm_model = prepare_model(MODEL, cache_dir=cache)
     warm_jsonl = score_files(warm_model, [corpus], work / "warm.jsonl", progress=None)
+    if warm_model.embedder_.inner._model is not None:
+        raise SystemExit("the warm JSONL run loaded the encoder: the cold run filled another key")
     same = (work / "cold.jsonl").read_bytes() == (work / "warm.jsonl").read_bytes()
     warm_model = prepare_model(MODEL, cache_dir=cache)
     warm = score_files(warm_model, [corpus], work / "warm.parquet", progress=None)
