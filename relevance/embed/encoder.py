@@ -23,6 +23,8 @@ from relevance.io.text import FeedTexts, feed_texts, pack_windows, split_sentenc
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MAX_TOKENS = 256
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx")
+#: Characters that surely hold a text's first max_tokens tokens (a word piece is rarely over 16).
+_CHARS_PER_TOKEN = 16
 
 
 class Embedder(Protocol):
@@ -165,7 +167,10 @@ class SentenceTransformerEmbedder:
         if not len(texts):
             return np.zeros((0, self.dimension), dtype=np.float32)
         texts = list(texts)
-        lengths = np.minimum(self.count_tokens(texts), self.max_tokens)
+        # Lengths only group the batches (each is padded to its true longest), so a prefix
+        # long enough for max_tokens tokens is counted, never a whole huge text.
+        prefixes = [t[: self.max_tokens * _CHARS_PER_TOKEN] for t in texts]
+        lengths = np.minimum(self.count_tokens(prefixes), self.max_tokens)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for rows in length_batches(lengths, self.batch_size):
             out[rows] = self.model.encode(
