@@ -87,11 +87,13 @@ def fit_new(train: pd.DataFrame, test: pd.DataFrame, embedder) -> dict[str, np.n
 
 
 def finetuned_embedder(train: pd.DataFrame, folder: Path, seed: int):
+    """The fold's fine-tuned embedder; one already in ``folder`` (a resumed run) is reused."""
     from relevance.embed.cache import cached
     from relevance.train.finetune import FinetuneSettings, MiniLMFinetuner, training_examples
 
     tuner = MiniLMFinetuner()
-    tuner.tune(training_examples(train), folder, FinetuneSettings(seed=seed))
+    if not (folder / "modules.json").is_file():
+        tuner.tune(training_examples(train), folder, FinetuneSettings(seed=seed))
     return cached(tuner.load(folder))
 
 

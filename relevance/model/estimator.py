@@ -31,7 +31,7 @@ from relevance.io.text import FeedTexts
 from relevance.model import fitting
 from relevance.model.calibration import METHODS, longness
 from relevance.model.explain import EXPLAIN_COLUMNS, explain
-from relevance.model.features import FEATURE_NAMES, compute_features
+from relevance.model.features import compute_features, feature_names, with_length
 from relevance.model.head import LogisticHead
 from relevance.model.levels import LEVELS, LevelError, LevelHead, class_probabilities, targets
 from relevance.model.lexical import TfidfLexicon
@@ -87,6 +87,7 @@ class RelevanceModel(BaseEstimator):
         "min_recall": [Interval(Real, 0, 1, closed="right"), dict, None],
         "calibration": [StrOptions({"auto", *METHODS})],
         "random_state": [Interval(Integral, 0, None, closed="left")],
+        "length_features": ["boolean"],
     }
 
     def __init__(
@@ -99,6 +100,7 @@ class RelevanceModel(BaseEstimator):
         min_recall: float | dict | None = None,
         calibration: str = "auto",
         random_state: int = 0,
+        length_features: bool = True,
     ):
         self.embedder = embedder
         self.C = C
@@ -108,6 +110,7 @@ class RelevanceModel(BaseEstimator):
         self.min_recall = min_recall
         self.calibration = calibration
         self.random_state = random_state
+        self.length_features = length_features
 
     # -- parameters --------------------------------------------------------------
 
@@ -189,7 +192,7 @@ class RelevanceModel(BaseEstimator):
 
         def features(rows: np.ndarray) -> np.ndarray:
             lexicon = _fit_lexicon(texts, rows, emb.item_feed)
-            return _features(emb, texts, lexicon, names, sims)
+            return self._design(_features(emb, texts, lexicon, names, sims), length)
 
         oof = fitting.out_of_fold(
             t, groups, length, features, self.C, self.n_splits, self.random_state, self.calibration
@@ -197,7 +200,7 @@ class RelevanceModel(BaseEstimator):
         objectives = {level: self.level_objective(level) for level in t.levels}
         choices = fitting.thresholds(oof, t, objectives)
         self.lexicon_ = _fit_lexicon(texts, np.arange(len(frame)), emb.item_feed)
-        X = _features(emb, texts, self.lexicon_, names, sims)
+        X = self._design(_features(emb, texts, self.lexicon_, names, sims), length)
         heads = {}
         for stage in t.stages:
             rows, target = t.stage(stage)
@@ -207,7 +210,7 @@ class RelevanceModel(BaseEstimator):
         self.default_level_ = "topic" if "topic" in t.levels else "story"
         self.thresholds_ = {level: c.threshold for level, c in choices.items()}
         self.threshold_choices_ = choices
-        self.feature_names_ = list(FEATURE_NAMES)
+        self.feature_names_ = feature_names(self.length_features)
         self.classes_ = np.array([0, 1, 2]) if t.grade is not None else np.array([0, 1])
         self.embedder_ = embedder if embedder is not None else self.embedder
         self.names_ = names
@@ -250,7 +253,11 @@ class RelevanceModel(BaseEstimator):
             self.names_ = NameExtractor()
         X = _features(emb, texts, self.lexicon_, self.names_, embedding_similarities(emb))
         length = longness(np.array([len(a) for a in texts.articles]))[emb.item_feed]
-        return self.head_.probabilities(X, length)
+        return self.head_.probabilities(self._design(X, length), length)
+
+    def _design(self, X: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """The head's design matrix: the features, and their long-article copies if enabled."""
+        return with_length(X, length) if self.length_features else X
 
     def level_probabilities(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """Level -> calibrated probability per row of a long-format table."""

@@ -24,6 +24,24 @@ FEATURE_NAMES = [
 ]
 
 
+#: Every feature again, times the article's longness (``relevance.model.calibration``:
+#: 0 for a blurb, 1 for a full article, log-linear between), and the longness itself: the
+#: same cosine or name overlap means less under ten paragraphs than under one line, so the
+#: head weighs evidence by the kind of article, smoothly (no jump at any length).
+LENGTH_FEATURES = [*(f"{name}_x_longness" for name in FEATURE_NAMES), "longness"]
+
+
+def feature_names(length_features: bool) -> list[str]:
+    """The columns of a model's design matrix, as its config.json lists them."""
+    return [*FEATURE_NAMES, *LENGTH_FEATURES] if length_features else list(FEATURE_NAMES)
+
+
+def with_length(X: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """``X``, then ``X`` times each row's article longness, then the longness."""
+    length = np.asarray(length, dtype=np.float64)
+    return np.column_stack([X, X * length[:, None], length])
+
+
 def _group_stats(values: np.ndarray, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
     """Per-row mean, std, max, median and descending rank fraction within the row's group."""
     count = np.bincount(group, minlength=n_groups).astype(np.float64)

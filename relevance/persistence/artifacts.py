@@ -15,7 +15,7 @@ import numpy as np
 from relevance.embed.encoder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from relevance.io.files import sha256_file, write_atomic
 from relevance.model.estimator import RelevanceModel
-from relevance.model.features import FEATURE_NAMES
+from relevance.model.features import FEATURE_NAMES, feature_names
 from relevance.model.levels import LEVELS, LevelHead
 from relevance.model.lexical import TfidfLexicon
 from relevance.model.names import NameExtractor
@@ -90,6 +90,7 @@ def save_model(
             "min_recall": model.min_recall,
             "calibration": model.calibration,
             "random_state": model.random_state,
+            "length_features": model.length_features,
         },
         "training_data": training or {},
         "metrics": model.report_.metrics,
@@ -194,10 +195,12 @@ def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> Relev
             check_embedder_folder(folder, inside(folder, config["embedder"]["model"]))
         made = embedder or with_manifest(backend_embedder(backend, config, folder), config)
         return _load(sub, made, None)
-    if config["features"] != FEATURE_NAMES:
+    layouts = {False: feature_names(False), True: feature_names(True)}
+    length_features = next((k for k, v in layouts.items() if config["features"] == v), None)
+    if length_features is None:
         raise ModelLoadError(
             f"{folder / CONFIG}: features {config['features']} differ from this version's "
-            f"{FEATURE_NAMES}"
+            f"{layouts[True]} (or {FEATURE_NAMES}, without the long-article copies)"
         )
     embedder = embedder or make_embedder(folder, config)
     if embedder.fingerprint != config["embedder"]["sha256"]:
@@ -212,8 +215,10 @@ def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> Relev
         head_state = json.loads((folder / HEAD).read_text(encoding="utf-8"))
         tfidf_state = json.loads((folder / TFIDF).read_text(encoding="utf-8"))
         check_tfidf_state(folder / TFIDF, tfidf_state)
-        model = RelevanceModel(embedder=embedder, **config.get("params", {}))
-        model.head_ = LevelHead.from_json(head_state, len(FEATURE_NAMES))
+        # The layout the head was fitted on decides (a folder from before the parameter)
+        params = {**config.get("params", {}), "length_features": length_features}
+        model = RelevanceModel(embedder=embedder, **params)
+        model.head_ = LevelHead.from_json(head_state, len(config["features"]))
         model.lexicon_ = TfidfLexicon.from_json(tfidf_state)
     except ModelLoadError:
         raise
