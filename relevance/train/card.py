@@ -223,6 +223,12 @@ def _model(c: dict) -> list[str]:
         "its title, lead, best window and best sentences; TF-IDF cosine; IDF-weighted names and "
         "numbers shared with the article and its lead; each also relative to its feed; "
         "neighbour support"
+        + (
+            "; and each again times the article's longness (0 for a blurb, 1 for a full "
+            "article), with the longness itself"
+            if c["params"].get("length_features")
+            else ""
+        )
     )
     out.append(
         "- head: continuation-ratio ordinal model, P(topic) then P(story | topic), each a "
