@@ -64,7 +64,7 @@ class MicroBatcher:
     def __init__(
         self,
         run: Callable[[list[Job]], None],
-        wait: float = 0.005,
+        wait: float = 0.02,
         max_items: int = 2048,
         max_pending: int = 8192,
         name: str = "relevance-scoring",

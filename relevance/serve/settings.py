@@ -100,7 +100,7 @@ class ServeSettings:
     max_body_mb: float = 10.0
     max_items_per_feed: int = 1000
     max_feeds_per_request: int = 256
-    batch_wait_ms: float = 5.0
+    batch_wait_ms: float = 20.0
     max_batch_items: int = 2048
     max_queue_items: int = 8192
     workers: int = 1
