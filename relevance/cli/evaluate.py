@@ -81,13 +81,12 @@ def run(args: argparse.Namespace) -> int:
     from relevance.io.reader import read_inputs
     from relevance.io.rejects import Rejects
     from relevance.persistence.artifacts import load_model
-    from relevance.persistence.location import default_model_dir
+    from relevance.persistence.location import model_dir
 
     refuse_repeats(args.data)
     written = [args.out / name for name in ("metrics.json", "report.md", "report.html")]
     # the model folder, the default one included: a report inside it would be an unlisted file
-    used = args.model if args.model is not None else default_model_dir()
-    folders = [p for p in (used, args.compare) if p is not None]
+    folders = [p for p in (model_dir(args.model), args.compare) if p is not None]
     refuse_clobbering("--output", written, [*args.data, *(args.meta or []), *folders])
     cache = {"cache": not args.no_cache, "cache_dir": args.cache_dir}
     model = load_model(args.model, **cache)

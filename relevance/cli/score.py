@@ -131,11 +131,10 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_repeats(args.inputs)
     if args.out is not None:
-        from relevance.persistence.location import default_model_dir
+        from relevance.persistence.location import model_dir
 
         # nothing is written into the model's folder either (the default one included)
-        used = args.model if args.model is not None else default_model_dir()
-        refuse_clobbering("--out", _written(args.out), [*args.inputs, used])
+        refuse_clobbering("--out", _written(args.out), [*args.inputs, model_dir(args.model)])
         check_output(args.out)  # before loading anything: an unwritable output fails at once
     output_format(args.out, args.format)  # so does an unknown suffix
     progress = None if args.no_progress else make_progress()

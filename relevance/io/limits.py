@@ -7,6 +7,7 @@ crash. The limits are far above any real feed (docs/bad-input.md lists them).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -64,3 +65,58 @@ def nesting_exceeds(record: object, limit: int = MAX_DEPTH) -> bool:
                     return True
                 stack.append((child, depth + 1))
     return False
+
+
+class RecordTooLong(Exception):
+    """Raised through csv.reader when one record passes MAX_RECORD_BYTES characters."""
+
+
+class RecordLines:
+    """Physical lines for csv.reader, a record at most ``limit`` characters long.
+
+    A longer record is read past, never held whole: the rest of an overlong line in
+    blocks, then (when the record spans lines inside a quoted field) every line until the
+    quotes balance, which is where the csv module would have ended the record too. The
+    reader then starts the next record afresh (it resets its state on each record).
+    """
+
+    def __init__(self, text: io.TextIOWrapper, limit: int = MAX_RECORD_BYTES):
+        self.text, self.limit = text, limit
+        self.line = 0  # physical lines consumed, read past ones included
+        self.size = 0  # characters of the record being read
+        self.quotes = 0  # quote characters of the record being read
+        self.head = ""
+
+    def start_record(self) -> None:
+        self.size = self.quotes = 0
+
+    def __iter__(self) -> RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(self.limit + 1)
+        if not line:
+            raise StopIteration
+        self.line += 1
+        self.size += len(line)
+        if self.size <= self.limit:
+            self.quotes += line.count('"')
+            return line
+        self.head = line[:200]
+        self._read_past(line)
+        raise RecordTooLong
+
+    def _read_past(self, line: str) -> None:
+        quotes = self.quotes + line.count('"')
+        while not line.endswith(("\n", "\r")):  # the rest of the overlong line
+            line = self.text.readline(_READ)
+            if not line:
+                return
+            quotes += line.count('"')
+        while quotes % 2:  # inside a quoted field: the record goes on
+            line = self.text.readline(_READ)
+            if not line:
+                return
+            if line.endswith(("\n", "\r")):
+                self.line += 1
+            quotes += line.count('"')

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from relevance.io.errors import InputError
-from relevance.io.limits import MAX_RECORD_BYTES
+from relevance.io.limits import MAX_RECORD_BYTES, RecordLines, RecordTooLong
 from relevance.io.reading import POS
 from relevance.io.schema import GRADE, LABEL, LONG_COLUMNS
 
@@ -49,68 +49,10 @@ def _open_text(path: Path) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
 
 
-class _RecordTooLong(Exception):
-    """Raised through csv.reader when one record passes MAX_RECORD_BYTES characters."""
-
-
-class _RecordLines:
-    """Physical lines for csv.reader, a record at most ``limit`` characters long.
-
-    A longer record is read past, never held whole: the rest of an overlong line in
-    blocks, then (when the record spans lines inside a quoted field) every line until the
-    quotes balance, which is where the csv module would have ended the record too. The
-    reader then starts the next record afresh (it resets its state on each record).
-    """
-
-    def __init__(self, text: io.TextIOWrapper, limit: int = MAX_RECORD_BYTES):
-        self.text, self.limit = text, limit
-        self.line = 0  # physical lines consumed, read past ones included
-        self.size = 0  # characters of the record being read
-        self.quotes = 0  # quote characters of the record being read
-        self.head = ""
-
-    def start_record(self) -> None:
-        self.size = self.quotes = 0
-
-    def __iter__(self) -> _RecordLines:
-        return self
-
-    def __next__(self) -> str:
-        line = self.text.readline(self.limit + 1)
-        if not line:
-            raise StopIteration
-        self.line += 1
-        self.size += len(line)
-        if self.size <= self.limit:
-            self.quotes += line.count('"')
-            return line
-        self.head = line[:200]
-        self._read_past(line)
-        raise _RecordTooLong
-
-    def _read_past(self, line: str) -> None:
-        quotes = self.quotes + line.count('"')
-        while not line.endswith(("\n", "\r")):  # the rest of the overlong line
-            line = self.text.readline(_READ_PAST)
-            if not line:
-                return
-            quotes += line.count('"')
-        while quotes % 2:  # inside a quoted field: the record goes on
-            line = self.text.readline(_READ_PAST)
-            if not line:
-                return
-            if line.endswith(("\n", "\r")):
-                self.line += 1
-            quotes += line.count('"')
-
-
-_READ_PAST = 1 << 20
-
-
 def _csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str]]:
     """(first line, fields or None, csv error) of every non-blank record."""
     with _open_text(path) as text:
-        lines = _RecordLines(text)
+        lines = RecordLines(text)
         reader = csv.reader(lines, strict=True)
         start = 1
         while True:
@@ -121,7 +63,7 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str] | None, str]]:
                 fields = next(reader)
             except StopIteration:
                 return
-            except _RecordTooLong:
+            except RecordTooLong:
                 fields = None
                 error = (
                     f"at most {MAX_RECORD_BYTES} characters, the record size limit; this one "

@@ -34,7 +34,7 @@ from relevance.persistence.folder import (
     read_config,
     verify_files,
 )
-from relevance.persistence.location import default_model_dir, model_identity
+from relevance.persistence.location import model_dir, model_identity
 from relevance.persistence.values import check_config_values, check_tfidf_state
 
 
@@ -166,7 +166,7 @@ def load_model(
     sits behind the same on-disk embedding cache as the CLI (``cache_dir``, default
     ``$XDG_CACHE_HOME/relevance``), so texts scored before are never encoded again.
     """
-    root = Path(folder) if folder is not None else default_model_dir()
+    root = model_dir(folder)
     model = _load(root, embedder, backend)
     model.identity_ = model_identity(root)
     if backend is not None and backend != read_config(root)["embedder"].get("backend", "torch"):

@@ -34,6 +34,11 @@ def default_model_dir() -> Path:
     )
 
 
+def model_dir(folder: str | Path | None = None) -> Path:
+    """``folder``, or the default model's when none is given."""
+    return Path(folder) if folder is not None else default_model_dir()
+
+
 def model_identity(folder: str | Path) -> dict[str, str]:
     """A model's name and hash: config.json lists every file's sha256, so its own names all.
 
