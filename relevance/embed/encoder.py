@@ -229,10 +229,18 @@ def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
     texts = feed_texts(frame)
     article_texts, items = texts.articles, texts.items
     titles = [t or a for t, a in zip(texts.titles, article_texts, strict=True)]
-    sentences = [split_sentences(a) or [a] for a in article_texts]
-    windows = [pack_windows(s, embedder.count_tokens, embedder.max_tokens) for s in sentences]
+    # Feeds often share their article (a page's feed shown to many users): split and
+    # pack each distinct article once; the feeds share the same lists.
+    split: dict[str, tuple[list[str], list[str]]] = {}
+    for a in article_texts:
+        if a not in split:
+            parts = split_sentences(a) or [a]
+            split[a] = (parts, pack_windows(parts, embedder.count_tokens, embedder.max_tokens))
+    sentences = [split[a][0] for a in article_texts]
+    windows = [split[a][1] for a in article_texts]
     unique: dict[str, int] = {}
-    for group in (titles, items, *sentences, *windows):
+    distinct = list(split.values())
+    for group in (titles, items, *(s for s, _ in distinct), *(w for _, w in distinct)):
         for text in group:
             unique.setdefault(text, len(unique))
     vectors = embedder.encode(list(unique))

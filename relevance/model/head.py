@@ -34,7 +34,9 @@ class LogisticHead:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.coef_):
             raise ValueError(f"expected {len(self.coef_)} features, got shape {X.shape}")
-        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        # The standardisation folded into the weights: one pass over X, no (n, d) copies.
+        w = self.coef_ / self.scale_
+        return X @ w + (self.intercept_ - float(self.mean_ @ w))
 
     def to_json(self) -> dict:
         return {

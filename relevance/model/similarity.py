@@ -79,59 +79,149 @@ _OTHERS = [
 ]
 
 
-def _support(items: np.ndarray, to_article: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """How close each item is to the items closest to the article (the feed's consensus)."""
-    if len(items) > LARGE_FEED:
-        return _support_large(items, to_article)
-    pair = items @ items.T
-    weights = np.exp(_SUPPORT_TEMPERATURE * (to_article - to_article.max()))
-    weights = np.broadcast_to(weights, pair.shape).copy()
-    np.fill_diagonal(weights, 0.0)
-    support = (pair * weights).sum(axis=1) / weights.sum(axis=1)
-    top = _top_neighbours(to_article)
-    # row sums of k <= 3 values add left to right, exactly as a per-row mean() would
-    support3 = pair[np.arange(len(items))[:, None], top].sum(axis=1) / top.shape[1]
-    return support, support3
-
-
 def _bounds(feed: np.ndarray, n_feeds: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(feed, kind="stable")
     return order, np.searchsorted(feed[order], np.arange(n_feeds + 1))
 
 
 def embedding_similarities(emb: FeedEmbeddings) -> dict[str, np.ndarray]:
-    """Every name of SIMILARITIES and SUPPORT -> one float64 per item."""
+    """Every name of SIMILARITIES and SUPPORT -> one float64 per item.
+
+    Feeds of the same size are computed together, stacked (padded sentences and
+    windows masked out), so a table of many small feeds costs a few array operations
+    per feed size, not several per feed; a feed over LARGE_FEED items goes alone.
+    """
     n, n_feeds = len(emb.item_feed), len(emb.article)
-    feed = emb.item_feed
     out = {name: np.zeros(n) for name in (*SIMILARITIES, *SUPPORT)}
-    out["cos_article"] = np.einsum("ij,ij->i", emb.items, emb.article[feed]).astype(np.float64)
-    out["cos_title"] = np.einsum("ij,ij->i", emb.items, emb.title[feed]).astype(np.float64)
-    item_order, item_bounds = _bounds(feed, n_feeds)
-    seg_order, seg_bounds = _bounds(emb.segment_feed, n_feeds)
-    win_order, win_bounds = _bounds(emb.window_feed, n_feeds)
-    for f in range(n_feeds):
-        rows = item_order[item_bounds[f] : item_bounds[f + 1]]
-        if not len(rows):
+    parts = _Parts(emb, n_feeds)
+    sizes = np.diff(parts.item_bounds)
+    for size in np.unique(sizes[sizes > 0]):
+        feeds = np.flatnonzero(sizes == size)
+        if size > LARGE_FEED:
+            for f in feeds:
+                _one_feed(emb, parts, int(f), out)
             continue
-        items = emb.items[rows]
-        segs = emb.segments[seg_order[seg_bounds[f] : seg_bounds[f + 1]]]
-        wins = emb.windows[win_order[win_bounds[f] : win_bounds[f + 1]]]
-        whole = items @ emb.article[f]
-        if len(segs):
-            best, top3, lead = _sentence_stats(items, segs)
-        else:
-            best = top3 = lead = whole
-        out["cos_best_sentence"][rows] = best
-        out["cos_top3_sentences"][rows] = top3
-        out["cos_lead_sentence"][rows] = lead
-        if len(wins):
-            by_window = items @ wins.T
-            out["cos_lead"][rows] = by_window[:, 0]
-            out["cos_best_window"][rows] = by_window.max(axis=1)
-        else:
-            out["cos_lead"][rows] = out["cos_best_window"][rows] = whole
-        if len(rows) >= 2:
-            support, support3 = _support(items, whole)
-            out["neighbour_support"][rows] = support
-            out["neighbour_support_top3"][rows] = support3
+        # fewest padded columns: feeds with as many sentences side by side
+        feeds = feeds[np.argsort(parts.n_segs[feeds], kind="stable")]
+        for chunk in _chunks(feeds, int(size), parts):
+            _stacked(emb, parts, chunk, int(size), out)
     return out
+
+
+class _Parts:
+    """Where each feed's items, sentences and windows are, in feed order."""
+
+    def __init__(self, emb: FeedEmbeddings, n_feeds: int) -> None:
+        self.item_order, self.item_bounds = _bounds(emb.item_feed, n_feeds)
+        self.seg_order, self.seg_bounds = _bounds(emb.segment_feed, n_feeds)
+        self.win_order, self.win_bounds = _bounds(emb.window_feed, n_feeds)
+        self.n_segs = np.diff(self.seg_bounds)
+        self.n_wins = np.diff(self.win_bounds)
+
+
+def _chunks(feeds: np.ndarray, size: int, parts: _Parts) -> list[np.ndarray]:
+    """Runs of feeds whose stacked products stay under _MAX_PRODUCTS."""
+    out, start = [], 0
+    widest = np.maximum.accumulate(np.maximum(parts.n_segs[feeds], parts.n_wins[feeds]))
+    for end in range(1, len(feeds) + 1):
+        width = max(int(widest[end - 1]), size, 1)
+        if end - start > 1 and (end - start) * size * width > _MAX_PRODUCTS:
+            out.append(feeds[start : end - 1])
+            start = end - 1
+    out.append(feeds[start:])
+    return out
+
+
+def _stack(
+    vectors: np.ndarray, order: np.ndarray, bounds: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(feeds, widest, d) vectors of each feed, zero-padded, and the (feeds, widest) mask."""
+    width = int(counts.max()) if len(counts) else 0
+    valid = np.arange(width)[None, :] < counts[:, None]
+    stacked = np.zeros((len(counts), width, vectors.shape[1]), dtype=vectors.dtype)
+    stacked[valid] = vectors[order[(bounds[:, None] + np.arange(width))[valid]]]
+    return stacked, valid
+
+
+def _stacked(emb: FeedEmbeddings, parts: _Parts, feeds: np.ndarray, size: int, out: dict) -> None:
+    """The per-feed quantities of ``_one_feed`` for feeds of ``size`` items at once."""
+    rows = parts.item_order[parts.item_bounds[feeds][:, None] + np.arange(size)]
+    items = emb.items[rows]  # (F, size, d)
+    whole = np.matmul(items, emb.article[feeds][:, :, None])[:, :, 0]
+    out["cos_article"][rows] = whole
+    out["cos_title"][rows] = np.matmul(items, emb.title[feeds][:, :, None])[:, :, 0]
+    segs, seg_ok = _stack(emb.segments, parts.seg_order, parts.seg_bounds[feeds],
+                          parts.n_segs[feeds])  # fmt: skip
+    best, top3, lead = whole.copy(), whole.copy(), whole.copy()
+    has = parts.n_segs[feeds] > 0
+    if has.any():
+        sims = np.matmul(items[has], segs[has].transpose(0, 2, 1))
+        sims[~np.broadcast_to(seg_ok[has][:, None, :], sims.shape)] = -np.inf
+        best[has] = sims.max(axis=2)
+        k = min(3, sims.shape[2])
+        top = -np.sort(np.partition(-sims, k - 1, axis=2)[:, :, :k], axis=2)
+        n_top = np.minimum(parts.n_segs[feeds][has], 3)
+        top = np.where(np.arange(k)[None, None, :] < n_top[:, None, None], top, 0.0)
+        top3[has] = top.sum(axis=2) / n_top[:, None]
+        lead[has] = sims[:, :, :LEAD_SENTENCES].max(axis=2)
+    out["cos_best_sentence"][rows] = best
+    out["cos_top3_sentences"][rows] = top3
+    out["cos_lead_sentence"][rows] = lead
+    wins, win_ok = _stack(emb.windows, parts.win_order, parts.win_bounds[feeds],
+                          parts.n_wins[feeds])  # fmt: skip
+    first, best_window = whole.copy(), whole.copy()
+    has = parts.n_wins[feeds] > 0
+    if has.any():
+        by_window = np.matmul(items[has], wins[has].transpose(0, 2, 1))
+        by_window[~np.broadcast_to(win_ok[has][:, None, :], by_window.shape)] = -np.inf
+        first[has] = by_window[:, :, 0]
+        best_window[has] = by_window.max(axis=2)
+    out["cos_lead"][rows] = first
+    out["cos_best_window"][rows] = best_window
+    if size >= 2:
+        support, support3 = _stacked_support(items, whole)
+        out["neighbour_support"][rows] = support
+        out["neighbour_support_top3"][rows] = support3
+
+
+def _stacked_support(items: np.ndarray, whole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_support`` of (F, size, d) feeds at once."""
+    n_feeds, size = whole.shape
+    pair = np.matmul(items, items.transpose(0, 2, 1))
+    weights = np.exp(_SUPPORT_TEMPERATURE * (whole - whole.max(axis=1, keepdims=True)))
+    weights = np.broadcast_to(weights[:, None, :], pair.shape).copy()
+    weights[:, np.arange(size), np.arange(size)] = 0.0
+    support = (pair * weights).sum(axis=2) / weights.sum(axis=2)
+    k = min(3, size - 1)
+    head = np.argsort(-whole, axis=1, kind="stable")[:, : k + 1]
+    top = np.broadcast_to(head[:, None, :k], (n_feeds, size, k)).copy()
+    top[np.arange(n_feeds)[:, None], head[:, :k]] = head[:, _OTHERS[k]]
+    picked = np.take_along_axis(pair, top, axis=2)
+    return support, picked.sum(axis=2) / k
+
+
+def _one_feed(emb: FeedEmbeddings, parts: _Parts, f: int, out: dict) -> None:
+    """One big feed, its items in row blocks (no (items, items) matrix)."""
+    rows = parts.item_order[parts.item_bounds[f] : parts.item_bounds[f + 1]]
+    items = emb.items[rows]
+    segs = emb.segments[parts.seg_order[parts.seg_bounds[f] : parts.seg_bounds[f + 1]]]
+    wins = emb.windows[parts.win_order[parts.win_bounds[f] : parts.win_bounds[f + 1]]]
+    whole = items @ emb.article[f]
+    out["cos_article"][rows] = whole
+    out["cos_title"][rows] = items @ emb.title[f]
+    if len(segs):
+        best, top3, lead = _sentence_stats(items, segs)
+    else:
+        best = top3 = lead = whole
+    out["cos_best_sentence"][rows] = best
+    out["cos_top3_sentences"][rows] = top3
+    out["cos_lead_sentence"][rows] = lead
+    if len(wins):
+        by_window = items @ wins.T
+        out["cos_lead"][rows] = by_window[:, 0]
+        out["cos_best_window"][rows] = by_window.max(axis=1)
+    else:
+        out["cos_lead"][rows] = out["cos_best_window"][rows] = whole
+    support, support3 = _support_large(items, whole)
+    out["neighbour_support"][rows] = support
+    out["neighbour_support_top3"][rows] = support3
