@@ -96,32 +96,36 @@ def read_blocks(src: Source, rd: Reading, block_rows: int) -> Iterator[pd.DataFr
 
 
 def _feeds_frame(feeds: list[tuple[Feed, int, int]], clean: Cleaner) -> pd.DataFrame:
-    """Rows of the good items, texts cleaned (memoised); labels as nullable integers."""
-    cols: dict[str, list] = {c: [] for c in [*LONG_COLUMNS, LABEL, GRADE, *ITEM_EXTRAS, UNIT, POS]}
-    for feed, unit, lineno in feeds:
-        a_title, a_body = clean(feed.article.title), clean(feed.article.body)
-        for item in feed.items:
-            cols["feed_id"].append(feed.feed_id)
-            cols["article_title"].append(a_title)
-            cols["article_body"].append(a_body)
-            cols["item_id"].append(item.id)
-            cols["item_title"].append(clean(item.title))
-            cols["item_summary"].append(clean(item.summary))
-            cols[LABEL].append(item.label)
-            cols[GRADE].append(item.grade)
-            for name in ITEM_EXTRAS:
-                cols[name].append(getattr(item, name))
-            cols[UNIT].append(unit)
-            cols[POS].append(lineno)
-    frame = pd.DataFrame({c: pd.Series(cols[c], dtype=object) for c in LONG_COLUMNS})
+    """Rows of the good items, texts cleaned (memoised); labels as nullable integers.
+
+    Built a column at a time: the feed's columns are taken by index, not appended per row.
+    """
+    counts = np.asarray([len(f.items) for f, _, _ in feeds], dtype=np.int64)
+    per_feed = np.repeat(np.arange(len(feeds)), counts)
+    items = [item for f, _, _ in feeds for item in f.items]
+
+    def by_feed(values: list[str]) -> np.ndarray:
+        return np.asarray(values, dtype=object)[per_feed]
+
+    columns = {
+        "feed_id": by_feed([f.feed_id for f, _, _ in feeds]),
+        "article_title": by_feed([clean(f.article.title) for f, _, _ in feeds]),
+        "article_body": by_feed([clean(f.article.body) for f, _, _ in feeds]),
+        "item_id": [item.id for item in items],
+        "item_title": [clean(item.title) for item in items],
+        "item_summary": [clean(item.summary) for item in items],
+    }
+    frame = pd.DataFrame({c: pd.Series(columns[c], dtype=object) for c in LONG_COLUMNS})
     for column in (LABEL, GRADE):
-        if any(v is not None for v in cols[column]):
-            frame[column] = pd.array(cols[column], dtype="Int64")
+        values = [getattr(item, column) for item in items]
+        if any(v is not None for v in values):
+            frame[column] = pd.array(values, dtype="Int64")
     for name in ITEM_EXTRAS:  # passed through to the output when some item has it
-        if any(v is not None for v in cols[name]):
-            frame[name] = pd.Series(cols[name], dtype=object)
-    frame[UNIT] = np.asarray(cols[UNIT], dtype=np.int64)
-    frame[POS] = np.asarray(cols[POS], dtype=np.int64)
+        values = [getattr(item, name) for item in items]
+        if any(v is not None for v in values):
+            frame[name] = pd.Series(values, dtype=object)
+    frame[UNIT] = np.asarray([u for _, u, _ in feeds], dtype=np.int64)[per_feed]
+    frame[POS] = np.asarray([line for _, _, line in feeds], dtype=np.int64)[per_feed]
     return frame
 
 

@@ -189,6 +189,9 @@ def _text(value: object) -> str | None:
     return value if type(value) is str and len(value) <= MAX_FIELD_CHARS else None
 
 
+_NO_EXTRAS = [None] * len(ITEM_EXTRAS)
+
+
 def _fast_check(record: dict, clean: Callable[[str], str]) -> FeedCheck | None:
     """The feed when every field is exactly right, else None (the full check then decides).
 
@@ -230,9 +233,10 @@ def _fast_check(record: dict, clean: Callable[[str], str]) -> FeedCheck | None:
             elif label != story:
                 return None
         extras = [item.get(name) for name in ITEM_EXTRAS]
-        for value, kind in zip(extras, ITEM_EXTRAS.values(), strict=True):
-            if value is not None and type(value) is not kind:
-                return None
+        if extras != _NO_EXTRAS:
+            for value, kind in zip(extras, ITEM_EXTRAS.values(), strict=True):
+                if value is not None and type(value) is not kind:
+                    return None
         ids.add(item_id)
         out.append(_Item(item_id, i_title, summary, label, grade, *extras))
     return FeedCheck(_Feed(feed_id, _Article(title, body), out), [])
