@@ -248,8 +248,10 @@ def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
     def take(texts: Sequence[str]) -> np.ndarray:
         return vectors[[unique[t] for t in texts]]
 
-    article = np.stack([take(w).mean(axis=0) for w in windows])
-    article /= np.maximum(np.linalg.norm(article, axis=1, keepdims=True), 1e-12)
+    which = {a: k for k, a in enumerate(split)}
+    whole = np.stack([take(w).mean(axis=0) for _, w in distinct])
+    whole /= np.maximum(np.linalg.norm(whole, axis=1, keepdims=True), 1e-12)
+    article = whole[[which[a] for a in article_texts]]
     seg_feed = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
     win_feed = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
     return FeedEmbeddings(
