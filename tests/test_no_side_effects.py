@@ -9,8 +9,11 @@ from conftest import ROOT
 
 
 def test_importing_every_module_leaves_globals_alone():
+    """What relevance's own modules do on import; the dependencies are imported first, as
+    scikit-learn sets OpenMP variables (KMP_*) of its own when imported."""
     code = (
         "import csv, os, pkgutil, importlib\n"
+        "import numpy, pandas, pyarrow, scipy, sklearn, sklearn.base, torch, transformers\n"
         "limit, env = csv.field_size_limit(), dict(os.environ)\n"
         "import relevance\n"
         "for m in pkgutil.walk_packages(relevance.__path__, 'relevance.'):\n"
@@ -42,3 +45,23 @@ def test_reading_a_csv_with_a_huge_field_restores_the_limit(tmp_path):
     frame = read_input(path)
     assert len(frame) == 1 and len(frame["article_body"].iat[0]) > 128 * 1024
     assert csv.field_size_limit() == before
+
+
+def test_help_imports_nothing_heavy():
+    """``relevance --help`` builds every subcommand's parser from the CLI's own modules:
+    no numpy, pandas, scikit-learn or torch (each costs a fraction of a second or more)."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from relevance.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = {'numpy', 'pandas', 'pyarrow', 'sklearn', 'scipy', 'torch'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert res.stdout.strip() == "[]", res.stdout

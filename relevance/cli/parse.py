@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from relevance.cli.options import HELP_FORMAT, paragraph
-from relevance.io.pages import PAGE_FORMATS
+from relevance.io.formats import PAGE_FORMATS
 
 EXAMPLES = """examples:
   relevance parse page.html                        the feed extracted from one page

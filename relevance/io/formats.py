@@ -30,6 +30,8 @@ class Format:
 
 
 _REGISTRY: dict[str, Format] = {}
+#: The formats that are pages (one feed per file, parsed by ``relevance.io.pages``).
+PAGE_FORMATS = ("page", "html")
 
 
 def register(fmt: Format) -> None:

@@ -22,9 +22,6 @@ from relevance.io.reading import POS, UNIT, Reading, Source, duplicate
 from relevance.io.schema import ITEM_EXTRAS, LONG_COLUMNS, check_feed
 from relevance.io.text import clean_text
 
-#: The page formats and their parsers (``relevance.io.formats`` registers both here).
-PAGE_FORMATS = ("page", "html")
-
 
 def read_any_page(path: str | Path, fmt: str = "page") -> Page:
     """A page file parsed as ``fmt``: ``page`` (text) or ``html``."""

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relevance.io.errors import InputError
+from relevance.io.formats import PAGE_FORMATS
 from relevance.io.page import PageParseError
-from relevance.io.pages import PAGE_FORMATS, page_feed, read_any_page
+from relevance.io.pages import page_feed, read_any_page
 from relevance.io.schema import check_feed
 from relevance.io.streams import sources
 
