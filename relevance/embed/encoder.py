@@ -229,17 +229,21 @@ def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
     texts = feed_texts(frame)
     article_texts, items = texts.articles, texts.items
     titles = [t or a for t, a in zip(texts.titles, article_texts, strict=True)]
-    # Feeds often share their article (a page's feed shown to many users): split and
-    # pack each distinct article once; the feeds share the same lists.
-    split: dict[str, tuple[list[str], list[str]]] = {}
+    # Feeds often share their article (a page's feed shown to many users): split, pack
+    # and average each distinct article once; its feeds share the lists and the vector.
+    at: dict[str, int] = {}
+    distinct: list[tuple[list[str], list[str]]] = []
     for a in article_texts:
-        if a not in split:
+        if a not in at:
+            at[a] = len(distinct)
             parts = split_sentences(a) or [a]
-            split[a] = (parts, pack_windows(parts, embedder.count_tokens, embedder.max_tokens))
-    sentences = [split[a][0] for a in article_texts]
-    windows = [split[a][1] for a in article_texts]
+            distinct.append(
+                (parts, pack_windows(parts, embedder.count_tokens, embedder.max_tokens))
+            )
+    which = [at[a] for a in article_texts]
+    sentences = [distinct[k][0] for k in which]
+    windows = [distinct[k][1] for k in which]
     unique: dict[str, int] = {}
-    distinct = list(split.values())
     for group in (titles, items, *(s for s, _ in distinct), *(w for _, w in distinct)):
         for text in group:
             unique.setdefault(text, len(unique))
@@ -248,10 +252,9 @@ def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
     def take(texts: Sequence[str]) -> np.ndarray:
         return vectors[[unique[t] for t in texts]]
 
-    which = {a: k for k, a in enumerate(split)}
     whole = np.stack([take(w).mean(axis=0) for _, w in distinct])
     whole /= np.maximum(np.linalg.norm(whole, axis=1, keepdims=True), 1e-12)
-    article = whole[[which[a] for a in article_texts]]
+    article = whole[which]
     seg_feed = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
     win_feed = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
     return FeedEmbeddings(

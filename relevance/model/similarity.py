@@ -121,26 +121,37 @@ class _Parts:
 
 def _chunks(feeds: np.ndarray, size: int, parts: _Parts) -> list[np.ndarray]:
     """Runs of feeds whose stacked products stay under _MAX_PRODUCTS."""
-    out, start = [], 0
-    widest = np.maximum.accumulate(np.maximum(parts.n_segs[feeds], parts.n_wins[feeds]))
-    for end in range(1, len(feeds) + 1):
-        width = max(int(widest[end - 1]), size, 1)
-        if end - start > 1 and (end - start) * size * width > _MAX_PRODUCTS:
-            out.append(feeds[start : end - 1])
-            start = end - 1
+    out, start, widest = [], 0, 1
+    wide = np.maximum(parts.n_segs[feeds], parts.n_wins[feeds])
+    for end in range(len(feeds)):
+        widest = max(widest, int(wide[end]))
+        if end > start and (end - start + 1) * size * max(widest, size) > _MAX_PRODUCTS:
+            out.append(feeds[start:end])
+            start, widest = end, max(1, int(wide[end]))
     out.append(feeds[start:])
     return out
 
 
-def _stack(
-    vectors: np.ndarray, order: np.ndarray, bounds: np.ndarray, counts: np.ndarray
+def _products(
+    items: np.ndarray,
+    vectors: np.ndarray,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    counts: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(feeds, widest, d) vectors of each feed, zero-padded, and the (feeds, widest) mask."""
+    """Each feed's items against its own sentences (or windows), for the feeds that have any.
+
+    Returns the (feeds with some, size, widest) products, padded columns at -inf, and the
+    mask of those feeds.
+    """
+    has = counts > 0
     width = int(counts.max()) if len(counts) else 0
-    valid = np.arange(width)[None, :] < counts[:, None]
-    stacked = np.zeros((len(counts), width, vectors.shape[1]), dtype=vectors.dtype)
-    stacked[valid] = vectors[order[(bounds[:, None] + np.arange(width))[valid]]]
-    return stacked, valid
+    valid = np.arange(width)[None, :] < counts[has][:, None]
+    stacked = np.zeros((int(has.sum()), width, vectors.shape[1]), dtype=vectors.dtype)
+    stacked[valid] = vectors[order[(bounds[has][:, None] + np.arange(width))[valid]]]
+    sims = np.matmul(items[has], stacked.transpose(0, 2, 1))
+    sims[~np.broadcast_to(valid[:, None, :], sims.shape)] = -np.inf
+    return sims, has
 
 
 def _stacked(emb: FeedEmbeddings, parts: _Parts, feeds: np.ndarray, size: int, out: dict) -> None:
@@ -150,30 +161,25 @@ def _stacked(emb: FeedEmbeddings, parts: _Parts, feeds: np.ndarray, size: int, o
     whole = np.matmul(items, emb.article[feeds][:, :, None])[:, :, 0]
     out["cos_article"][rows] = whole
     out["cos_title"][rows] = np.matmul(items, emb.title[feeds][:, :, None])[:, :, 0]
-    segs, seg_ok = _stack(emb.segments, parts.seg_order, parts.seg_bounds[feeds],
-                          parts.n_segs[feeds])  # fmt: skip
     best, top3, lead = whole.copy(), whole.copy(), whole.copy()
-    has = parts.n_segs[feeds] > 0
+    n_segs = parts.n_segs[feeds]
+    sims, has = _products(items, emb.segments, parts.seg_order, parts.seg_bounds[feeds], n_segs)
     if has.any():
-        sims = np.matmul(items[has], segs[has].transpose(0, 2, 1))
-        sims[~np.broadcast_to(seg_ok[has][:, None, :], sims.shape)] = -np.inf
         best[has] = sims.max(axis=2)
         k = min(3, sims.shape[2])
         top = -np.sort(np.partition(-sims, k - 1, axis=2)[:, :, :k], axis=2)
-        n_top = np.minimum(parts.n_segs[feeds][has], 3)
+        n_top = np.minimum(n_segs[has], 3)
         top = np.where(np.arange(k)[None, None, :] < n_top[:, None, None], top, 0.0)
         top3[has] = top.sum(axis=2) / n_top[:, None]
         lead[has] = sims[:, :, :LEAD_SENTENCES].max(axis=2)
     out["cos_best_sentence"][rows] = best
     out["cos_top3_sentences"][rows] = top3
     out["cos_lead_sentence"][rows] = lead
-    wins, win_ok = _stack(emb.windows, parts.win_order, parts.win_bounds[feeds],
-                          parts.n_wins[feeds])  # fmt: skip
     first, best_window = whole.copy(), whole.copy()
-    has = parts.n_wins[feeds] > 0
+    by_window, has = _products(
+        items, emb.windows, parts.win_order, parts.win_bounds[feeds], parts.n_wins[feeds]
+    )
     if has.any():
-        by_window = np.matmul(items[has], wins[has].transpose(0, 2, 1))
-        by_window[~np.broadcast_to(win_ok[has][:, None, :], by_window.shape)] = -np.inf
         first[has] = by_window[:, :, 0]
         best_window[has] = by_window.max(axis=2)
     out["cos_lead"][rows] = first
@@ -185,7 +191,8 @@ def _stacked(emb: FeedEmbeddings, parts: _Parts, feeds: np.ndarray, size: int, o
 
 
 def _stacked_support(items: np.ndarray, whole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``_support`` of (F, size, d) feeds at once."""
+    """How close each item is to the items closest to the article (the feed's consensus),
+    for (F, size, d) feeds at once; ``_support_large`` is the same for one big feed."""
     n_feeds, size = whole.shape
     pair = np.matmul(items, items.transpose(0, 2, 1))
     weights = np.exp(_SUPPORT_TEMPERATURE * (whole - whole.max(axis=1, keepdims=True)))
