@@ -49,9 +49,10 @@ def fold_arrays(frame, k: int, source: Path, work: Path, n_splits: int = 5, seed
     from relevance.embed.cache import cached
     from relevance.embed.encoder import embed_feeds
     from relevance.model.calibration import longness
-    from relevance.model.estimator import _features, _fit_lexicon
+    from relevance.model.estimator import _fit_lexicon
     from relevance.model.levels import targets
     from relevance.model.names import NameExtractor
+    from relevance.model.scorer import feature_matrix as _features
     from relevance.model.similarity import embedding_similarities
     from relevance.train.finetune import MiniLMFinetuner
 

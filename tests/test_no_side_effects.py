@@ -65,3 +65,34 @@ def test_help_imports_nothing_heavy():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert res.stdout.strip() == "[]", res.stdout
+
+
+def test_a_cache_warm_score_run_imports_no_scikit_learn_or_torch(tmp_path):
+    """Scoring with every text cached loads the model for scoring alone (``load_scorer``):
+    scikit-learn and scipy (seconds of imports) and the encoder stay unimported."""
+    feeds = tmp_path / "feeds.jsonl"
+    feeds.write_text(
+        '{"feed_id": "f1", "article": {"title": "Geneva talks", "body": "Russia and the US '
+        'met in Geneva."}, "items": [{"id": "a", "title": "Ukraine ceasefire talks"}, '
+        '{"id": "b", "title": "Stocks to buy now"}]}\n',
+        encoding="utf-8",
+    )
+    code = (
+        "import sys\n"
+        "from relevance.cli import main\n"
+        f"main(['score', {str(feeds)!r}, '--cache-dir', {str(tmp_path / 'cache')!r}, "
+        "'--no-progress', '--out', sys.argv[1]])\n"
+        "heavy = {'sklearn', 'scipy', 'torch', 'sentence_transformers'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    runs = []
+    for out in ("cold.jsonl", "warm.jsonl"):  # the first run encodes and fills the cache
+        res = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / out)],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        runs.append(res.stdout.strip().splitlines()[-1])
+    assert "torch" in runs[0], runs  # the cold run did load the encoder
+    assert runs[1] == "[]", runs
+    assert (tmp_path / "cold.jsonl").read_bytes() == (tmp_path / "warm.jsonl").read_bytes()

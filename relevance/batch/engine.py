@@ -47,7 +47,7 @@ from relevance.io.streams import (
     sources,
     unit_chunks,
 )
-from relevance.model.estimator import RelevanceModel
+from relevance.model.scorer import Scoring
 from relevance.progress import Progress, ProgressEvent, report
 
 log = logging.getLogger("relevance.batch")
@@ -74,7 +74,7 @@ class RunSummary:
 
 
 def score_files(
-    model: RelevanceModel,
+    model: Scoring,
     inputs: list[str | Path],
     out: str | Path | None = None,
     fmt: str | None = None,
@@ -157,7 +157,7 @@ def score_files(
     return _summary(model, feeds, rows, chunks, start, True, run)
 
 
-def caption(model: RelevanceModel, level: str, threshold: float | None) -> str:
+def caption(model: Scoring, level: str, threshold: float | None) -> str:
     """The line above a table: which model, which level, and the threshold that decided."""
     cut = model.thresholds_[level] if threshold is None else threshold
     how = "trained" if threshold is None else "given"
@@ -183,7 +183,7 @@ class _Run:
     @classmethod
     def open(
         cls,
-        model: RelevanceModel,
+        model: Scoring,
         srcs: list[Source],
         out: str | Path | None,
         kind: str,
@@ -320,7 +320,7 @@ def _open_ids(run: _Run, length: int | None) -> bytes:
         raise OutputError(f"{path}: cannot write ({exc})") from None
 
 
-def _event(model: RelevanceModel, units: int, total: int | None, rows: int, start: float):
+def _event(model: Scoring, units: int, total: int | None, rows: int, start: float):
     """A progress event: records done (of the total), items/s, cache hit rate."""
     elapsed = max(time.perf_counter() - start, 1e-9)
     info = {"items/s": f"{rows / elapsed:.0f}"}
@@ -331,7 +331,7 @@ def _event(model: RelevanceModel, units: int, total: int | None, rows: int, star
 
 
 def _summary(
-    model: RelevanceModel, feeds: int, rows: int, chunks: int, start: float, done: bool, run: _Run
+    model: Scoring, feeds: int, rows: int, chunks: int, start: float, done: bool, run: _Run
 ) -> RunSummary:
     encoded, rate = cache_stats(model)
     sink = run.rejects_sink

@@ -48,7 +48,7 @@ from relevance.io.streams import (
     run_starts,
     sources,
 )
-from relevance.model.estimator import PASSED_THROUGH
+from relevance.model.scorer import PASSED_THROUGH
 from relevance.progress import Progress, ProgressEvent, report
 
 ITEM_COLUMNS = ["item_id", "item_title", "item_summary", LABEL, GRADE, *ITEM_EXTRAS]
@@ -299,7 +299,7 @@ def score_ray(
     """
     ray = require("ray", "ray")
     require("ray.data", "ray")
-    from relevance.persistence.artifacts import load_model
+    from relevance.persistence.artifacts import load_scorer
 
     start = time.perf_counter()
     if out is not None:
@@ -311,7 +311,7 @@ def score_ray(
         from relevance.persistence.location import default_model_dir
 
         model_dir = default_model_dir()
-    loaded = load_model(
+    loaded = load_scorer(
         model_dir, embedder=_make_embedder(embedder_factory), backend=backend, cache=False
     )
     decision = {

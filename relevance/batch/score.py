@@ -15,8 +15,8 @@ import pandas as pd
 from relevance.embed.cache import CachedEmbedder
 from relevance.embed.encoder import embed_feeds
 from relevance.io.schema import check_frame
-from relevance.model.estimator import RelevanceModel
 from relevance.model.explain import EXPLAIN_COLUMNS
+from relevance.model.scorer import Scoring
 
 #: Vectors kept in memory in front of the on-disk cache while scoring (~30 MB at d=384).
 SCORING_LRU = 20_000
@@ -24,7 +24,7 @@ SCORING_LRU = 20_000
 
 def score_frame(
     frame: pd.DataFrame,
-    model: RelevanceModel,
+    model: Scoring,
     level: str | None = None,
     threshold: float | None = None,
     top_k: int | None = None,
@@ -66,16 +66,16 @@ def prepare_model(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     embedder: object | None = None,
-) -> RelevanceModel:
+) -> Scoring:
     """Load a model folder for a backend, the persistent embedding cache in front.
 
     The encoder itself stays unloaded until a text misses the cache; a bigger in-memory
     LRU than the API's default keeps a batch run's recurring texts off SQLite.
     """
     from relevance.embed.cache import CachedEmbedder
-    from relevance.persistence.artifacts import load_model
+    from relevance.persistence.artifacts import load_scorer
 
-    model = load_model(
+    model = load_scorer(
         model_dir,
         embedder=embedder,  # type: ignore[arg-type]
         backend=backend,
@@ -87,7 +87,7 @@ def prepare_model(
     return model
 
 
-def cache_stats(model: RelevanceModel) -> tuple[int | None, float | None]:
+def cache_stats(model: Scoring) -> tuple[int | None, float | None]:
     """(texts actually encoded, cache hit rate), when the model's embedder is cached."""
     emb = model.embedder_
     if isinstance(emb, CachedEmbedder):

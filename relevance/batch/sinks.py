@@ -27,8 +27,8 @@ import pandas as pd
 
 from relevance.batch.outputs import OutputError, ResumeError, format_for, render_table
 from relevance.io.schema import GRADE, ITEM_EXTRAS, LABEL, missing_column
-from relevance.model.estimator import PASSED_THROUGH, SCORE_COLUMNS
 from relevance.model.explain import EXPLAIN_COLUMNS
+from relevance.model.scorer import PASSED_THROUGH, SCORE_COLUMNS
 
 log = logging.getLogger("relevance.batch")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from relevance.batch.outputs import ResumeError
 from relevance.io.files import write_atomic
 from relevance.io.streams import Source
-from relevance.model.estimator import RelevanceModel
+from relevance.model.scorer import Scoring
 
 STATE_VERSION = 2
 
@@ -48,7 +48,7 @@ def input_fingerprint(srcs: Iterable[Source]) -> list[dict]:
     return out
 
 
-def model_key(model: RelevanceModel) -> str:
+def model_key(model: Scoring) -> str:
     """A hash of everything that decides the scores: config, head, threshold, embedder."""
     state = {
         "config": getattr(model, "config_", None),

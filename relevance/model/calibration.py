@@ -12,11 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import expit
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss
-from sklearn.model_selection import GroupKFold
 
 METHODS = ("sigmoid", "sigmoid_length", "isotonic")
 #: Article lengths (characters) at which longness is 0 (a blurb) and 1 (a full article).
@@ -28,6 +23,13 @@ def longness(chars: np.ndarray) -> np.ndarray:
     x = np.log(np.maximum(np.asarray(chars, dtype=np.float64), 1.0))
     lo, hi = math.log(BLURB_CHARS), math.log(LONG_CHARS)
     return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function without overflow (what scipy's ``expit`` gives, numpy only)."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _finite(name: str, values: object) -> np.ndarray:
@@ -48,6 +50,10 @@ class Calibrator:
     def fit(
         self, scores: np.ndarray, y: np.ndarray, length: np.ndarray | None = None
     ) -> Calibrator:
+        # Fitting needs scikit-learn; scoring (predict, from_json) needs numpy alone.
+        from sklearn.isotonic import IsotonicRegression
+        from sklearn.linear_model import LogisticRegression
+
         scores = np.asarray(scores, dtype=np.float64)
         if self.method == "isotonic":
             iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
@@ -79,7 +85,7 @@ class Calibrator:
             if length is None:
                 raise ValueError("calibration 'sigmoid_length' needs each item's article length")
             z = z + (self.c_ * scores + self.d_) * np.asarray(length, dtype=np.float64)
-        return expit(z)
+        return sigmoid(z)
 
     def to_json(self) -> dict:
         if self.method == "isotonic":
@@ -125,6 +131,8 @@ def cross_fit(
     ``fit_rows`` (a mask) restricts what calibrators are fitted on (a conditional stage
     is fitted on its own rows), while every row still gets a probability.
     """
+    from sklearn.model_selection import GroupKFold
+
     out = np.empty(len(scores))
     rows = np.ones(len(scores), dtype=bool) if fit_rows is None else np.asarray(fit_rows)
     splits = min(n_splits, len(np.unique(groups[rows])))
@@ -150,6 +158,8 @@ def choose_calibration(
     Returns the method, the Brier score of each method and the chosen method's
     cross-fitted probabilities for every row (honest inputs for choosing a threshold).
     """
+    from sklearn.metrics import brier_score_loss
+
     rows = np.ones(len(scores), dtype=bool) if fit_rows is None else np.asarray(fit_rows)
     briers: dict[str, float] = {}
     probs: dict[str, np.ndarray] = {}

@@ -7,7 +7,6 @@ the feed, and its parameters fit in a few lines of readable JSON.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 
 class LogisticHead:
@@ -18,6 +17,8 @@ class LogisticHead:
         self.class_weight = class_weight
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticHead:
+        from sklearn.linear_model import LogisticRegression  # training only: scoring needs numpy
+
         X = np.asarray(X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0)

@@ -6,7 +6,7 @@ capitalised words that are not stop words, and numbers of two or more digits.
 Each is weighted by its IDF in the model's fitted TF-IDF vocabulary (a name it
 never saw counts as its rarest word), so "Reid" weighs more than "Friday".
 Names are extracted once per distinct text (and remembered: texts recur across
-chunks); the overlaps are sparse products over the whole batch.
+chunks); the overlaps are key joins over the whole batch (``relevance.model.ragged``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from relevance.model.ragged import Rows, lookup
+from relevance.model.stop_words import ENGLISH_STOP_WORDS
 
 NAME_FEATURES = ("names_recall", "names_lead_recall", "names_lead_jaccard", "numbers_recall")
 _TOKEN = re.compile(r"[^\W\d_][\w'’\-]*|\d[\d,.]*\d|\d")
@@ -61,19 +62,15 @@ class NameExtractor:
                 self._memo.popitem(last=False)
         return found
 
-    def matrix(self, texts: Sequence[str]) -> tuple[sparse.csr_matrix, list[str]]:
-        """(texts x names) 0/1 matrix and the names of its columns."""
+    def rows(self, texts: Sequence[str]) -> tuple[Rows, list[str]]:
+        """Each text's names as a row of name ids (sorted, value 1), and the names."""
         vocab: dict[str, int] = {}
         indptr, indices = [0], []
         for text in texts:
-            for name in self._names(text):
-                indices.append(vocab.setdefault(name, len(vocab)))
+            indices.extend(sorted({vocab.setdefault(n, len(vocab)) for n in self._names(text)}))
             indptr.append(len(indices))
-        m = sparse.csr_matrix(
-            (np.ones(len(indices)), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
-            shape=(len(texts), len(vocab)),
-        )
-        return m, list(vocab)
+        ids = np.asarray(indices, dtype=np.int64)
+        return Rows(np.asarray(indptr, dtype=np.int64), ids, np.ones(len(ids))), list(vocab)
 
 
 def name_overlap(
@@ -93,21 +90,36 @@ def name_overlap(
     """
     unique = list(dict.fromkeys([*items, *articles, *leads]))
     at = {t: i for i, t in enumerate(unique)}
-    m, vocab = extractor.matrix(unique)
+    m, vocab = extractor.rows(unique)
+    width = max(len(vocab), 1)
     weight = np.array([idf.get(n, rare) for n in vocab], dtype=np.float64)
     is_number = np.array([n[0].isdigit() for n in vocab], dtype=np.float64)
-    it = m[[at[t] for t in items]]
-    art = m[[at[t] for t in articles]][item_feed]
-    lead = m[[at[t] for t in leads]][item_feed]
+    feed = np.asarray(item_feed, dtype=np.int64)
 
-    def rowsum(x: sparse.spmatrix) -> np.ndarray:
-        return np.asarray(x.sum(axis=1)).ravel()
+    def row_of(texts: Sequence[str]) -> np.ndarray:
+        return np.fromiter((at[t] for t in texts), np.int64, len(texts))
 
-    w_items = it.multiply(weight[None, :]).tocsr()
-    total, w_lead = rowsum(w_items), rowsum(lead.multiply(weight[None, :]))
-    in_art, in_lead = rowsum(w_items.multiply(art)), rowsum(w_items.multiply(lead))
-    numbers = it.multiply(is_number[None, :]).tocsr()
-    n_total, n_shared = rowsum(numbers), rowsum(numbers.multiply(art))
+    it, art, lead = row_of(items), row_of(articles)[feed], row_of(leads)[feed]
+    owner, pos = m.gather(it)  # every name of every item
+    name = m.indices[pos]
+    keys = m.keys(width)
+
+    def per_item(values: np.ndarray) -> np.ndarray:
+        return np.bincount(owner, weights=values, minlength=len(items))
+
+    def shared_with(rows: np.ndarray) -> np.ndarray:  # 1 where the name is in that text too
+        return lookup(keys, m.data, rows[owner] * width + name)
+
+    w = weight[name]
+    in_art_mask, in_lead_mask = shared_with(art), shared_with(lead)
+    total, in_art, in_lead = per_item(w), per_item(w * in_art_mask), per_item(w * in_lead_mask)
+    lead_weight = np.bincount(
+        np.repeat(np.arange(len(unique)), np.diff(m.indptr)),
+        weights=weight[m.indices],
+        minlength=len(unique),
+    )
+    w_lead = lead_weight[lead]
+    n_total, n_shared = per_item(is_number[name]), per_item(is_number[name] * in_art_mask)
     union = total + w_lead - in_lead
 
     def share(a: np.ndarray, b: np.ndarray, empty: float = 0.0) -> np.ndarray:

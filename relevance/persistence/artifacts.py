@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from relevance.embed.encoder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from relevance.io.files import sha256_file, write_atomic
-from relevance.model.estimator import RelevanceModel
 from relevance.model.features import FEATURE_NAMES, feature_names
 from relevance.model.levels import LEVELS, LevelHead
 from relevance.model.lexical import TfidfLexicon
 from relevance.model.names import NameExtractor
+from relevance.model.scorer import FittedRelevance
 from relevance.model.threshold import ThresholdChoice
 from relevance.persistence.folder import (
     CONFIG,
@@ -36,6 +37,9 @@ from relevance.persistence.folder import (
 )
 from relevance.persistence.location import model_dir, model_identity
 from relevance.persistence.values import check_config_values, check_tfidf_state
+
+if TYPE_CHECKING:  # the estimator imports scikit-learn: only load_model and save_model need it
+    from relevance.model.estimator import RelevanceModel
 
 
 def save_model(
@@ -165,6 +169,38 @@ def load_model(
     one) and refuses when the folder has none. With ``cache`` (the default) the encoder
     sits behind the same on-disk embedding cache as the CLI (``cache_dir``, default
     ``$XDG_CACHE_HOME/relevance``), so texts scored before are never encoded again.
+
+    The model is the scikit-learn estimator, its recorded parameters checked as
+    ``fit`` checks them; ``load_scorer`` loads the same model for scoring alone.
+    """
+    from relevance.model.estimator import RelevanceModel
+
+    fitted = load_scorer(folder, embedder, backend, cache, cache_dir)
+    params = {**fitted.params_, "length_features": fitted.length_features}
+    try:
+        model = RelevanceModel(embedder=fitted.embedder, **params)
+        model._check_params()
+    except (ValueError, TypeError) as exc:
+        where = fitted.folder_ / CONFIG
+        raise ModelLoadError(f"{where}: field 'params': {exc}") from None
+    fitted_attributes = {k: v for k, v in vars(fitted).items() if k.endswith("_")}
+    fitted_attributes.pop("params_")
+    vars(model).update(fitted_attributes)
+    return model
+
+
+def load_scorer(
+    folder: str | Path | None = None,
+    embedder: Embedder | None = None,
+    backend: str | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+) -> FittedRelevance:
+    """``load_model`` for scoring alone: the same checks and scores, no scikit-learn.
+
+    What batch scoring and the service load: importing scikit-learn takes seconds, and
+    a cache-warm run needs none of it. The training parameters are kept as recorded
+    (``params_``, a JSON object) and checked only when an estimator is built from them.
     """
     root = model_dir(folder)
     model = _load(root, embedder, backend)
@@ -181,7 +217,7 @@ def load_model(
     return model
 
 
-def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> RelevanceModel:
+def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> FittedRelevance:
     config = read_config(folder)
     verify_files(folder, config)
     check_config_values(folder, config)
@@ -216,18 +252,13 @@ def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> Relev
         tfidf_state = json.loads((folder / TFIDF).read_text(encoding="utf-8"))
         check_tfidf_state(folder / TFIDF, tfidf_state)
         # The layout the head was fitted on decides (a folder from before the parameter)
-        params = {**config.get("params", {}), "length_features": length_features}
-        model = RelevanceModel(embedder=embedder, **params)
+        model = FittedRelevance(embedder, config.get("params", {}), length_features)
         model.head_ = LevelHead.from_json(head_state, len(config["features"]))
         model.lexicon_ = TfidfLexicon.from_json(tfidf_state)
     except ModelLoadError:
         raise
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ModelLoadError(f"{folder}: malformed head.json or tfidf.json ({exc})") from None
-    try:
-        model._check_params()
-    except (ValueError, TypeError) as exc:
-        raise ModelLoadError(f"{folder / CONFIG}: field 'params': {exc}") from None
     levels = _levels(folder, config, model.head_.levels)
     try:
         model.threshold_choices_ = {
@@ -247,7 +278,7 @@ def _load(folder: Path, embedder: Embedder | None, backend: str | None) -> Relev
     return model
 
 
-def training_texts(model: RelevanceModel) -> dict[str, set[str]] | None:
+def training_texts(model: FittedRelevance | RelevanceModel) -> dict[str, set[str]] | None:
     """The digests of the texts a loaded model was trained on, if its folder records them."""
     folder = getattr(model, "folder_", None)
     config = getattr(model, "config_", None) or {}

@@ -16,7 +16,7 @@ import pandas as pd
 
 from relevance.io.reading import run_starts
 from relevance.io.rejects import jsonable
-from relevance.model.estimator import PASSED_THROUGH, SCORE_COLUMNS
+from relevance.model.scorer import PASSED_THROUGH, SCORE_COLUMNS
 
 _FLOATS = ("probability", "p_story", "p_topic")
 

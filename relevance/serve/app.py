@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 
 from relevance.io.rejects import jsonable
 from relevance.io.schema import Feed
-from relevance.model.estimator import RelevanceModel
 from relevance.model.levels import LevelError
+from relevance.model.scorer import Scoring
 from relevance.serve import answer, intake
 from relevance.serve.batcher import Job, MicroBatcher, Overloaded, Stopped
 from relevance.serve.metrics import Metrics, multiprocess_dir
@@ -40,7 +40,7 @@ _INLINE_BYTES = 256 * 1024
 _INLINE_ROWS = 2000
 
 
-def load(settings: ServeSettings) -> RelevanceModel:
+def load(settings: ServeSettings) -> Scoring:
     """The model folder behind the embedding cache, as ``relevance score`` loads it."""
     import relevance.batch as batch  # looked up at call time, so tests can stand in a fake
 
@@ -54,7 +54,7 @@ def load(settings: ServeSettings) -> RelevanceModel:
 class Service:
     """One process's model, batcher and state: starting, warming, ready, failed, stopping."""
 
-    def __init__(self, settings: ServeSettings, model: RelevanceModel | None = None):
+    def __init__(self, settings: ServeSettings, model: Scoring | None = None):
         self.settings = settings
         self.model = model
         self.metrics = Metrics()
@@ -64,7 +64,7 @@ class Service:
         self.batcher: MicroBatcher | None = None
 
     @property
-    def loaded(self) -> RelevanceModel:
+    def loaded(self) -> Scoring:
         """The model; the lifespan loads it before uvicorn accepts the first request."""
         if self.model is None:
             raise RuntimeError("the model is not loaded yet")
@@ -178,7 +178,7 @@ Items come back in the request's order with `rank`. Refusals: 413 (body over
 503 (queue full, with `Retry-After`; or the model failed to load)."""
 
 
-def create_app(settings: ServeSettings, model: RelevanceModel | None = None) -> FastAPI:
+def create_app(settings: ServeSettings, model: Scoring | None = None) -> FastAPI:
     """The service for ``settings``; ``model``, when given, is used instead of loading one."""
     svc = Service(settings, model)
 

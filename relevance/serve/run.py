@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from relevance.extras import require
-from relevance.model.estimator import RelevanceModel
+from relevance.model.scorer import Scoring
 from relevance.serve.settings import ServeSettings
 
 APP_FACTORY = "relevance.serve.app:app_from_env"
@@ -56,7 +56,7 @@ def _absorb_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def serve(settings: ServeSettings, model: RelevanceModel | None = None) -> None:
+def serve(settings: ServeSettings, model: Scoring | None = None) -> None:
     """Serve until SIGTERM or Ctrl-C. Blocks; ServeError when it could not start."""
     require("fastapi", "serve")
     uvicorn = require("uvicorn", "serve")

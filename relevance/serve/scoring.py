@@ -17,7 +17,7 @@ import pandas as pd
 from relevance.batch.score import score_frame
 from relevance.embed.cache import CachedEmbedder
 from relevance.io.records import records_frame
-from relevance.model.estimator import RelevanceModel
+from relevance.model.scorer import Scoring
 from relevance.persistence import location
 from relevance.serve.batcher import Job
 from relevance.serve.metrics import Metrics
@@ -48,7 +48,7 @@ class Scored:
     batch_seconds: float
 
 
-def model_identity(folder: Path, model: RelevanceModel) -> dict:
+def model_identity(folder: Path, model: Scoring) -> dict:
     """The model's id and sha256 as ``relevance --version`` names it, and what it offers."""
     return {
         **location.model_identity(Path(folder).resolve()),
@@ -62,7 +62,7 @@ def model_identity(folder: Path, model: RelevanceModel) -> dict:
 class Scorer:
     """Runs batches of validated requests through the model, on the batcher's thread only."""
 
-    def __init__(self, model: RelevanceModel, metrics: Metrics):
+    def __init__(self, model: Scoring, metrics: Metrics):
         self.model = model
         self.metrics = metrics
         emb = model.embedder_
