@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from relevance.io.errors import InputError
+from relevance.io.jsonl_arrow import read_block
 from relevance.io.limits import bounded_lines, overlong
 from relevance.io.reading import POS, UNIT, Cleaner, Reading, Source, duplicate
 from relevance.io.schema import (
@@ -61,38 +62,90 @@ def _jsonl_feed(raw: bytes, source: str, lineno: int, unit: int, rd: Reading) ->
     return feed
 
 
+#: Bytes of JSONL read as one block at most (a block of long articles stays bounded).
+BLOCK_BYTES = 32 * 1024 * 1024
+
+
 def read_blocks(src: Source, rd: Reading, block_rows: int) -> Iterator[pd.DataFrame]:
+    """Blocks of up to ``block_rows // 20`` feeds (the lines ``--resume`` skips not counted).
+
+    A block of clean lines is read by pyarrow (``relevance.io.jsonl_arrow``); any other
+    block line by line, where every problem is named.
+    """
     feeds_per_block = max(1, block_rows // 20)
-    source, batch, lines, lineno = str(src.path), [], 0, 0
+    source, lines, lineno = str(src.path), 0, 0
+    pending: list[tuple[int, bytes, bool]] = []
+    size = 0
     try:
         with open_lines(src.path) as fh:
             for lineno, (raw, too_long) in enumerate(bounded_lines(fh), start=1):
                 if not too_long and not raw.strip():
                     continue
                 lines += 1
-                unit = rd.take()
-                if unit is None:  # resume: already scored, not even parsed
-                    continue
-                if too_long:
-                    err = overlong(source, str(lineno), raw)
-                    rd.rejects(err, "feed", unit, _raw_line(raw) + "…", None)
-                    continue
-                feed = _jsonl_feed(raw, source, lineno, unit, rd)
-                if feed is not None:
-                    batch.append((feed, unit, lineno))
-                if len(batch) >= feeds_per_block:
-                    yield _feeds_frame(batch, rd.clean)
-                    batch = []
+                pending.append((lineno, raw, too_long))
+                size += len(raw)
+                if len(pending) - min(len(pending), rd.skip) >= feeds_per_block or (
+                    size >= BLOCK_BYTES
+                ):
+                    yield from _block(pending, source, rd)
+                    pending, size = [], 0
     except (OSError, EOFError, zlib.error) as exc:
+        list(_lines(pending, source, rd))  # as read so far: consumed, problems recorded
         raise InputError(
             source, f"{lineno + 1}", "<file>", source, f"a file that can be read to its end ({exc})"
         ) from None
-    if batch:
-        yield _feeds_frame(batch, rd.clean)
+    if pending:
+        yield from _block(pending, source, rd)
     if not lines:
         rd.file_problem(
             InputError(source, "1", "<file>", "", "at least one feed (the file has no lines)")
         )
+
+
+def _block(
+    pending: list[tuple[int, bytes, bool]], source: str, rd: Reading
+) -> Iterator[pd.DataFrame]:
+    """The good feeds of a block of lines: read whole by pyarrow when clean, else by line."""
+    skipped = min(len(pending), rd.skip)
+    todo = pending[skipped:]
+    fast = None
+    if todo and not any(too_long for _, _, too_long in todo):
+        fast = read_block([raw for _, raw, _ in todo], rd.clean)
+    if fast is None:
+        batch = list(_lines(pending, source, rd))
+        if batch:
+            yield _feeds_frame(batch, rd.clean)
+        return
+    for _ in range(skipped):
+        rd.take()  # resume: already scored, not even parsed
+    keep = np.ones(len(todo), dtype=bool)
+    units = np.zeros(len(todo), dtype=np.int64)
+    for k, ((lineno, raw, _), feed_id) in enumerate(zip(todo, fast.feed_ids, strict=True)):
+        units[k] = rd.take()  # type: ignore[assignment]
+        if not rd.accept(feed_id):
+            record = parse_json_line(raw, source, str(lineno))
+            rd.rejects(duplicate(source, str(lineno), feed_id), "feed", units[k], record, feed_id)
+            keep[k] = False
+    if keep.any():
+        lines = np.fromiter((lineno for lineno, _, _ in todo), np.int64, len(todo))
+        yield fast.frame(keep, units, lines)
+
+
+def _lines(
+    pending: list[tuple[int, bytes, bool]], source: str, rd: Reading
+) -> Iterator[tuple[Feed, int, int]]:
+    """Each line on its own: consumed as a unit, decoded, validated; its problems recorded."""
+    for lineno, raw, too_long in pending:
+        unit = rd.take()
+        if unit is None:  # resume: already scored, not even parsed
+            continue
+        if too_long:
+            err = overlong(source, str(lineno), raw)
+            rd.rejects(err, "feed", unit, _raw_line(raw) + "…", None)
+            continue
+        feed = _jsonl_feed(raw, source, lineno, unit, rd)
+        if feed is not None:
+            yield feed, unit, lineno
 
 
 def _feeds_frame(feeds: list[tuple[Feed, int, int]], clean: Cleaner) -> pd.DataFrame:
