@@ -252,7 +252,12 @@ def embed_feeds(frame: pd.DataFrame, embedder: Embedder) -> FeedEmbeddings:
     def take(texts: Sequence[str]) -> np.ndarray:
         return vectors[[unique[t] for t in texts]]
 
-    whole = np.stack([take(w).mean(axis=0) for _, w in distinct])
+    # Each distinct article's windows averaged: one gather and one segmented sum, not a
+    # mean per article (float32 sums row by row and a float32 divide, as ``mean`` does).
+    counts = np.array([len(w) for _, w in distinct], dtype=np.int64)
+    flat = take([w for _, ws in distinct for w in ws])
+    starts = np.cumsum(counts) - counts
+    whole = np.add.reduceat(flat, starts, axis=0) / counts[:, None].astype(np.float32)
     whole /= np.maximum(np.linalg.norm(whole, axis=1, keepdims=True), 1e-12)
     article = whole[which]
     seg_feed = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
