@@ -109,3 +109,25 @@ def test_rows_gather_and_lookup():
     found = lookup(keys, rows.data, np.array([4, 10, 3, 99]))
     np.testing.assert_array_equal(found, [0.25, 2, 0, 0])
     assert lookup(np.zeros(0, np.int64), np.zeros(0), np.array([1])).tolist() == [0]
+
+
+def test_a_reused_extractor_gives_what_a_fresh_one_gives(monkeypatch):
+    """Name ids live as long as the extractor (texts recur across chunks) and start over
+    past ``VOCABULARY`` names; neither may change a value."""
+    import relevance.model.names as names_module
+
+    monkeypatch.setattr(names_module, "VOCABULARY", 22)  # start over now and then
+    rng = np.random.default_rng(7)
+    pool = [*_texts(rng, 40), "Putin met Zelensky in Geneva on 24 May 2024", "Reid in Ohio"]
+    idf = {"geneva": 3.0, "putin": 5.0, "2024": 2.0}
+    reused = NameExtractor()
+    for _ in range(10):
+        items = list(rng.choice(pool, size=30))
+        articles = list(rng.choice(pool, size=4))
+        leads = [a[:20] for a in articles]
+        item_feed = rng.integers(len(articles), size=len(items))
+        rare = float(rng.choice([6.0, 7.0]))  # a changed weight for unknown names is applied
+        got = name_overlap(reused, items, articles, leads, item_feed, idf, rare)
+        want = name_overlap(NameExtractor(), items, articles, leads, item_feed, idf, rare)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)

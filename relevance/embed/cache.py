@@ -325,6 +325,7 @@ class CachedEmbedder:
         self.hits = 0
         self.misses = 0
         self.encoded = 0
+        # Keyed by the text itself: a str caches its hash, so a hit costs no sha256.
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._tokens: dict[str, int] = {}
         self._dim: int | None = None  # the vector size, once known
@@ -356,11 +357,11 @@ class CachedEmbedder:
             counts.update(zip(missing, self.inner.count_tokens(missing), strict=True))
         return [counts[t] for t in texts]
 
-    def _remember(self, key: str, vector: np.ndarray) -> None:
+    def _remember(self, text: str, vector: np.ndarray) -> None:
         if self.in_memory <= 0:
             return
-        self._memory[key] = vector
-        self._memory.move_to_end(key)
+        self._memory[text] = vector
+        self._memory.move_to_end(text)
         while len(self._memory) > self.in_memory:
             self._memory.popitem(last=False)
 
@@ -385,18 +386,18 @@ class CachedEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         fingerprint = self.key
         unique = list(dict.fromkeys(texts))
-        keys = [text_key(t) for t in unique]
-        found: list[np.ndarray | None] = [self._memory.get(k) for k in keys]
-        for k, v in zip(keys, found, strict=True):
+        memory = self._memory
+        found: list[np.ndarray | None] = [memory.get(t) for t in unique]
+        for t, v in zip(unique, found, strict=True):
             if v is not None:
-                self._memory.move_to_end(k)
+                memory.move_to_end(t)
         ask = [i for i, v in enumerate(found) if v is None]
         if ask and self.cache is not None:
             stored = self.cache.get_many(fingerprint, [unique[i] for i in ask])
             for i, v in zip(ask, self._same_size(stored), strict=True):
                 if v is not None:
                     found[i] = v
-                    self._remember(keys[i], v)
+                    self._remember(unique[i], v)
         missing = [i for i, v in enumerate(found) if v is None]
         self.hits += len(unique) - len(missing)
         self.misses += len(missing)
@@ -417,7 +418,7 @@ class CachedEmbedder:
             self.encoded += len(missing)
             for i, v in zip(missing, new, strict=True):
                 found[i] = v.copy()
-                self._remember(keys[i], found[i])
+                self._remember(unique[i], found[i])
         if not unique:
             dim = self.cache.dimension(fingerprint) if self.cache is not None else None
             if dim is None:

@@ -26,6 +26,8 @@ _TOKEN = re.compile(r"[^\W\d_][\w'’\-]*|\d[\d,.]*\d|\d")
 _NOT_NAMES = frozenset(ENGLISH_STOP_WORDS) | {"mr", "mrs", "ms", "dr", "said", "says"}
 #: Distinct texts whose names are remembered (LRU).
 NAME_CACHE = 50_000
+#: Names that keep their ids before the ids start over (bounds memory on endless runs).
+VOCABULARY = 1_000_000
 
 
 def names(text: str) -> tuple[str, ...]:
@@ -44,11 +46,18 @@ def names(text: str) -> tuple[str, ...]:
 
 
 class NameExtractor:
-    """``names`` behind a bounded memo, and the sparse name matrix of a batch of texts."""
+    """``names`` behind bounded memos, and the sparse name rows of a batch of texts.
+
+    Names get ids for the extractor's lifetime, so a text recurring across chunks is
+    looked up, not analysed again; the ids start over past ``VOCABULARY`` names.
+    """
 
     def __init__(self, capacity: int = NAME_CACHE) -> None:
         self.capacity = capacity
         self._memo: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._ids: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vocab: dict[str, int] = {}
+        self._weights: tuple[object, np.ndarray, np.ndarray] | None = None
 
     def names(self, text: str) -> tuple[str, ...]:
         """``names(text)``, remembered."""
@@ -62,15 +71,44 @@ class NameExtractor:
                 self._memo.popitem(last=False)
         return found
 
-    def rows(self, texts: Sequence[str]) -> tuple[Rows, list[str]]:
-        """Each text's names as a row of name ids (sorted, value 1), and the names."""
-        vocab: dict[str, int] = {}
-        indptr, indices = [0], []
+    def rows(self, texts: Sequence[str]) -> Rows:
+        """Each text's names as a row of name ids (sorted, value 1)."""
+        if len(self._vocab) > VOCABULARY:
+            self._vocab.clear()
+            self._ids.clear()
+            self._weights = None
+        memo, vocab, parts = self._ids, self._vocab, []
         for text in texts:
-            indices.extend(sorted({vocab.setdefault(n, len(vocab)) for n in self._names(text)}))
-            indptr.append(len(indices))
-        ids = np.asarray(indices, dtype=np.int64)
-        return Rows(np.asarray(indptr, dtype=np.int64), ids, np.ones(len(ids))), list(vocab)
+            ids = memo.get(text)
+            if ids is None:
+                found = [vocab.setdefault(n, len(vocab)) for n in self._names(text)]
+                ids = memo[text] = np.array(sorted(found), dtype=np.int64)
+                if len(memo) > self.capacity:
+                    memo.popitem(last=False)
+            parts.append(ids)
+        indptr = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=indptr[1:])
+        indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return Rows(indptr, indices, np.ones(len(indices)))
+
+    def weights(self, idf: dict[str, float], rare: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per name id: its IDF weight (``rare`` when unknown) and 1 for a number, else 0."""
+        names = list(self._vocab)
+        done = 0
+        if self._weights is not None:
+            (known, known_rare), w, _ = self._weights  # type: ignore[misc]
+            if known is idf and known_rare == rare:  # the same weights: extend them
+                done = len(w)
+        if done == len(names) and self._weights is not None:
+            return self._weights[1], self._weights[2]
+        new = names[done:]
+        weight = np.array([idf.get(n, rare) for n in new], dtype=np.float64)
+        number = np.array([n[0].isdigit() for n in new], dtype=np.float64)
+        if done:
+            weight = np.concatenate([self._weights[1], weight])  # type: ignore[index]
+            number = np.concatenate([self._weights[2], number])  # type: ignore[index]
+        self._weights = ((idf, rare), weight, number)
+        return weight, number
 
 
 def name_overlap(
@@ -90,10 +128,9 @@ def name_overlap(
     """
     unique = list(dict.fromkeys([*items, *articles, *leads]))
     at = {t: i for i, t in enumerate(unique)}
-    m, vocab = extractor.rows(unique)
-    width = max(len(vocab), 1)
-    weight = np.array([idf.get(n, rare) for n in vocab], dtype=np.float64)
-    is_number = np.array([n[0].isdigit() for n in vocab], dtype=np.float64)
+    m = extractor.rows(unique)
+    weight, is_number = extractor.weights(idf, rare)
+    width = max(len(weight), 1)
     feed = np.asarray(item_feed, dtype=np.int64)
 
     def row_of(texts: Sequence[str]) -> np.ndarray:
