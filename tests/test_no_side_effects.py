@@ -69,7 +69,8 @@ def test_help_imports_nothing_heavy():
 
 def test_a_cache_warm_score_run_imports_no_scikit_learn_or_torch(tmp_path):
     """Scoring with every text cached loads the model for scoring alone (``load_scorer``):
-    scikit-learn and scipy (seconds of imports) and the encoder stay unimported."""
+    scikit-learn and scipy (seconds of imports), the encoder, and pydantic (needed only
+    to name the problems of a bad record) stay unimported."""
     feeds = tmp_path / "feeds.jsonl"
     feeds.write_text(
         '{"feed_id": "f1", "article": {"title": "Geneva talks", "body": "Russia and the US '
@@ -82,7 +83,8 @@ def test_a_cache_warm_score_run_imports_no_scikit_learn_or_torch(tmp_path):
         "from relevance.cli import main\n"
         f"main(['score', {str(feeds)!r}, '--cache-dir', {str(tmp_path / 'cache')!r}, "
         "'--no-progress', '--out', sys.argv[1]])\n"
-        "heavy = {'sklearn', 'scipy', 'torch', 'sentence_transformers'} & set(sys.modules)\n"
+        "heavy = {'sklearn', 'scipy', 'torch', 'sentence_transformers', 'pydantic'}"
+        " & set(sys.modules)\n"
         "print(sorted(heavy))\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

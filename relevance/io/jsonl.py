@@ -10,6 +10,7 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,10 +24,12 @@ from relevance.io.schema import (
     ITEM_EXTRAS,
     LABEL,
     LONG_COLUMNS,
-    Feed,
     check_feed,
     parse_json_line,
 )
+
+if TYPE_CHECKING:
+    from relevance.io.feed_model import Feed
 
 
 def open_lines(path: Path):

@@ -8,6 +8,7 @@ JSONL reader's own table builder makes the rows. There is no second validator.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -15,7 +16,10 @@ from relevance.io.errors import InputError
 from relevance.io.jsonl import _feeds_frame
 from relevance.io.reading import POS, UNIT, Reading, duplicate
 from relevance.io.rejects import Rejects
-from relevance.io.schema import Feed, check_feed
+from relevance.io.schema import check_feed
+
+if TYPE_CHECKING:
+    from relevance.io.feed_model import Feed
 
 
 def records_frame(

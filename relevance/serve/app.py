@@ -23,8 +23,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from relevance.io.feed_model import Feed
 from relevance.io.rejects import jsonable
-from relevance.io.schema import Feed
 from relevance.model.levels import LevelError
 from relevance.model.scorer import Scoring
 from relevance.serve import answer, intake

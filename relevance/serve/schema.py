@@ -2,14 +2,14 @@
 
 Documentation only: answers are assembled as JSON directly (``relevance.serve.answer``),
 not validated against these models on every request. The request side is the input
-schema itself (``relevance.io.schema.Feed``), checked by the one validator.
+schema itself (``relevance.io.feed_model.Feed``), checked by the one validator.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from relevance.io.schema import Feed
+from relevance.io.feed_model import Feed
 
 
 class ScoredItem(BaseModel):
