@@ -187,7 +187,7 @@ def test_help_shows_defaults_and_examples(capsys):
     with pytest.raises(SystemExit):
         main(["score", "--help"])
     out = capsys.readouterr().out
-    assert "(default: 256)" in out and "examples:" in out and "-o FILE, --output FILE" in out
+    assert "(default: 1024)" in out and "examples:" in out and "-o FILE, --output FILE" in out
     for flag in ("--engine", "--feeds-per-chunk", "--threshold", "--top-k", "--explain"):
         line = next(x for x in out.splitlines() if x.strip().startswith(flag))
         assert len(line.split(None, 1)) > 1 or flag in out  # every option has help text

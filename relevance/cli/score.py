@@ -93,7 +93,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "OUTPUT.rejects.jsonl and score the rest",
     )  # fmt: skip
     p.add_argument(
-        "--feeds-per-chunk", type=POSITIVE, default=256,
+        "--feeds-per-chunk", type=POSITIVE, default=1024,
         help="feeds read, embedded and written together (memory against speed)",
     )  # fmt: skip
     p.add_argument(

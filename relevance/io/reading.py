@@ -19,7 +19,9 @@ from relevance.io.text import clean_text
 _ONCE = "each feed once, its rows (or line) contiguous"
 #: Rows per read block for CSV/Parquet; memory is bounded by this and the chunk size.
 BLOCK_ROWS = 20_000
-DEFAULT_FEEDS_PER_CHUNK = 256
+#: Feeds scored together: at 20 items a feed, 1,024 take ~70 MB more than 256 and run ~20%
+#: faster when items recur less (docs/benchmarks.md); the CLI's --feeds-per-chunk default.
+DEFAULT_FEEDS_PER_CHUNK = 1024
 #: Hidden column: the unit (1-based record number over all inputs) each row came from.
 UNIT = "_unit"
 #: Hidden column: the line (JSONL, CSV, page) or 1-based row (Parquet) of each row.
