@@ -55,9 +55,9 @@ class NameExtractor:
     def __init__(self, capacity: int = NAME_CACHE) -> None:
         self.capacity = capacity
         self._memo: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-        self._ids: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._ids: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._vocab: dict[str, int] = {}
-        self._weights: tuple[object, np.ndarray, np.ndarray] | None = None
+        self._weights: tuple[tuple[dict, float], np.ndarray, np.ndarray] | None = None
 
     def names(self, text: str) -> tuple[str, ...]:
         """``names(text)``, remembered."""
@@ -79,34 +79,27 @@ class NameExtractor:
             self._weights = None
         memo, vocab, parts = self._ids, self._vocab, []
         for text in texts:
-            ids = memo.get(text)
-            if ids is None:
-                found = [vocab.setdefault(n, len(vocab)) for n in self._names(text)]
-                ids = memo[text] = np.array(sorted(found), dtype=np.int64)
+            row = memo.get(text)
+            if row is None:
+                found = sorted(vocab.setdefault(n, len(vocab)) for n in self._names(text))
+                row = memo[text] = (np.array(found, dtype=np.int64), np.ones(len(found)))
                 if len(memo) > self.capacity:
                     memo.popitem(last=False)
-            parts.append(ids)
-        indptr = np.zeros(len(parts) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in parts], out=indptr[1:])
-        indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        return Rows(indptr, indices, np.ones(len(indices)))
+            parts.append(row)
+        return Rows.stack(parts)
 
     def weights(self, idf: dict[str, float], rare: float) -> tuple[np.ndarray, np.ndarray]:
-        """Per name id: its IDF weight (``rare`` when unknown) and 1 for a number, else 0."""
-        names = list(self._vocab)
-        done = 0
-        if self._weights is not None:
-            (known, known_rare), w, _ = self._weights  # type: ignore[misc]
-            if known is idf and known_rare == rare:  # the same weights: extend them
-                done = len(w)
-        if done == len(names) and self._weights is not None:
-            return self._weights[1], self._weights[2]
-        new = names[done:]
-        weight = np.array([idf.get(n, rare) for n in new], dtype=np.float64)
-        number = np.array([n[0].isdigit() for n in new], dtype=np.float64)
-        if done:
-            weight = np.concatenate([self._weights[1], weight])  # type: ignore[index]
-            number = np.concatenate([self._weights[2], number])  # type: ignore[index]
+        """Per name id: its IDF weight (``rare`` when unknown) and 1 for a number, else 0.
+
+        Kept between calls with the same ``idf`` and ``rare``, and extended for new names."""
+        kept = self._weights
+        if kept is None or kept[0][0] is not idf or kept[0][1] != rare:
+            kept = ((idf, rare), np.zeros(0), np.zeros(0))
+        _, weight, number = kept
+        new = list(self._vocab)[len(weight) :]
+        if new:
+            weight = np.concatenate([weight, [idf.get(n, rare) for n in new]])
+            number = np.concatenate([number, [float(n[0].isdigit()) for n in new]])
         self._weights = ((idf, rare), weight, number)
         return weight, number
 
